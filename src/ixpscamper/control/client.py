@@ -1,0 +1,217 @@
+"""Sans-IO client side of scamper's text control protocol.
+
+:class:`ReplyParser` turns the bytes a scamper (or ixp-vp, or an
+sc_remoted per-VP socket) sends into reply events.  It reads both
+dialects of the result header: ``DATA <n>`` (scamper 20211212) and
+``DATA <n> id-<N>[ inprog]`` (scamper since 2023).  For the warts format
+the ``n`` bytes after the header are a uuencoded record, which is decoded;
+for json they are one JSON object and a newline, passed on as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import attrs
+
+from ixpscamper.control import uu
+
+__all__ = [
+    "ControlProtocolError", "Ok", "Err", "More", "Data", "Info", "Unknown",
+    "Reply", "ReplyParser", "MAX_LINE", "MAX_BLOCK",
+]
+
+#: longest reply line accepted (scamper's are far shorter)
+MAX_LINE = 65536
+#: largest DATA block accepted; a warts record is at most a few hundred KB
+MAX_BLOCK = 64 * 1024 * 1024
+
+
+class ControlProtocolError(Exception):
+    """The peer sent something that is not the control protocol."""
+
+
+@attrs.frozen
+class Ok:
+    """``OK`` with whatever followed it; ``task_id`` set for ``OK id-N``."""
+    text: str
+    task_id: int | None = None
+
+
+@attrs.frozen
+class Err:
+    """``ERR <message>``."""
+    message: str
+
+
+@attrs.frozen
+class More:
+    """``MORE``: the peer's command queue is empty."""
+
+
+@attrs.frozen
+class Info:
+    """``INFO ...`` (interactive listings)."""
+    text: str
+
+
+@attrs.frozen
+class Data:
+    """One result block.
+
+    ``payload`` is the decoded warts record (warts format) or the JSON
+    object line including its newline (json format).  ``task_id`` is the
+    ``id-N`` of the header when the peer sent one, ``inprog`` marks a
+    partial result.
+    """
+    payload: bytes
+    task_id: int | None = None
+    inprog: bool = False
+
+
+@attrs.frozen
+class Unknown:
+    """A line that is no reply scamper sends; the caller decides what to do."""
+    line: str
+
+
+Reply = Union[Ok, Err, More, Info, Data, Unknown]
+
+
+def _parse_task_id(token: str) -> int | None:
+    if token.startswith("id-") and token[3:].isdigit():
+        return int(token[3:])
+    return None
+
+
+def parse_data_header(line: str) -> tuple[int, int | None, bool]:
+    """``DATA <n> [id-N] [inprog]`` -> (n, task id or None, inprog).
+
+    Tokens after ``n`` that are not understood are ignored, as the
+    protocol doc asks, so a future extension does not break us.
+    """
+    parts = line.split()
+    if len(parts) < 2 or parts[0].upper() != "DATA" or not parts[1].isdigit():
+        raise ControlProtocolError(f"malformed DATA line: {line[:80]!r}")
+    n = int(parts[1])
+    if n > MAX_BLOCK:
+        raise ControlProtocolError(f"DATA block of {n} bytes is too large")
+    task_id = None
+    inprog = False
+    for tok in parts[2:]:
+        tid = _parse_task_id(tok)
+        if tid is not None:
+            task_id = tid
+        elif tok == "inprog":
+            inprog = True
+    return n, task_id, inprog
+
+
+def _parse_line(line: str) -> Reply:
+    word, _, rest = line.partition(" ")
+    key = word.upper()
+    if key == "OK":
+        tid = _parse_task_id(rest.strip()) if rest else None
+        return Ok(rest, tid)
+    if key == "ERR":
+        return Err(rest)
+    if key == "MORE" and not rest.strip():
+        return More()
+    if key == "INFO":
+        return Info(rest)
+    return Unknown(line)
+
+
+class ReplyParser:
+    """Feed bytes from the peer, get :data:`Reply` events in order.
+
+    ``fmt`` is ``"warts"``, ``"json"`` or ``"auto"``; ``auto`` tells the two
+    apart by the block's first byte (``{`` can never start a uuencoded
+    line), so a client need not know where ``attach format json`` took
+    effect.
+    A protocol violation raises :class:`ControlProtocolError`; the parser
+    is then unusable.
+    """
+
+    def __init__(self, fmt: str = "warts") -> None:
+        if fmt not in ("warts", "json", "auto"):
+            raise ValueError(f"unknown format {fmt!r}")
+        self._fmt = fmt
+        self._buf = bytearray()
+        # while reading a block: bytes still to read, and its header fields
+        self._need = 0
+        self._hdr: tuple[int | None, bool] | None = None
+        self._failed = False
+
+    def set_format(self, fmt: str) -> None:
+        if fmt not in ("warts", "json", "auto"):
+            raise ValueError(f"unknown format {fmt!r}")
+        self._fmt = fmt
+
+    @property
+    def in_block(self) -> bool:
+        """True while part of a DATA block is still expected."""
+        return self._hdr is not None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet turned into events."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Reply]:
+        """Parse ``data``; return the replies it completes."""
+        if self._failed:
+            raise ControlProtocolError("parser already failed")
+        self._buf += data
+        out: list[Reply] = []
+        try:
+            self._drain(out)
+        except (ControlProtocolError, uu.UUError) as e:
+            self._failed = True
+            if isinstance(e, uu.UUError):
+                raise ControlProtocolError(f"bad DATA block: {e}") from None
+            raise
+        return out
+
+    def _drain(self, out: list[Reply]) -> None:
+        buf = self._buf
+        pos = 0
+        while True:
+            if self._hdr is not None:
+                if len(buf) - pos < self._need:
+                    break
+                block = bytes(buf[pos:pos + self._need])
+                pos += self._need
+                task_id, inprog = self._hdr
+                self._hdr = None
+                out.append(Data(self._decode_block(block), task_id, inprog))
+                continue
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                if len(buf) - pos > MAX_LINE:
+                    raise ControlProtocolError("reply line too long")
+                break
+            raw = bytes(buf[pos:nl])
+            pos = nl + 1
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if not raw:
+                continue
+            try:
+                line = raw.decode("ascii")
+            except UnicodeDecodeError:
+                raise ControlProtocolError(f"non-ASCII reply line: {raw[:80]!r}") from None
+            if line[:4].upper() == "DATA" and (len(line) == 4 or line[4] == " "):
+                n, task_id, inprog = parse_data_header(line)
+                self._need = n
+                self._hdr = (task_id, inprog)
+                continue
+            out.append(_parse_line(line))
+        del buf[:pos]
+
+    def _decode_block(self, block: bytes) -> bytes:
+        if self._fmt == "json" or (self._fmt == "auto" and block[:1] == b"{"):
+            if not block.endswith(b"\n"):
+                raise ControlProtocolError("json DATA block does not end in a newline")
+            return block
+        return uu.decode(block)

@@ -1,0 +1,480 @@
+"""The prober: many ping/trace tasks at once under a packets-per-second limit.
+
+* Transmit slots are handed out one at a time, at most ``pps`` per second
+  for the whole prober (scamper's ``-p``), in the order tasks asked.
+* ``window`` (0 = unlimited) caps how many tasks run at once; the rest wait.
+* Every task gets its own source port / ICMP id, and replies are
+  demultiplexed by (family, protocol, port) — the port the probe came from,
+  as read from the reply or from the probe an ICMP error quotes — so two
+  traces to the same destination never see each other's replies.  A task
+  whose ports (given with ``-s``/``-F``) are in use by a running task waits.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import os
+import random
+from typing import Callable, Optional
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ..warts.records import PingMethod
+from . import packets
+from .net import RTN_UNICAST, Network, ProberError, SOURCE_DL, SOURCE_SOCK, now_ns as wall_ns
+from .ping import ICMP_PING_METHODS, TCP_PING_METHODS, PingRun
+from .specs import check_family, ping_spec, trace_spec, unsupported
+from .trace import ICMP_METHODS, TCP_METHODS, TraceRun
+
+__all__ = ["Prober", "Task"]
+
+log = Logger()
+
+Key = tuple[int, str, int]
+
+
+class Task:
+    """One submitted measurement.
+
+    ``deferred`` fires with the warts :class:`Trace` / :class:`Ping` (a task
+    that failed while running ends with stop reason ERROR), or fails with
+    :class:`ProberError` when the task could not be set up at all.
+    ``error`` holds a one-line reason when the record's stop reason is ERROR.
+    """
+
+    def __init__(self, prober: "Prober", options):
+        self.prober = prober
+        self.options = options
+        self.deferred: defer.Deferred = defer.Deferred()
+        self.run: Optional[TraceRun | PingRun] = None
+        self.keys: list[Key] = []
+        self.family = options.dst.version
+        self.ifindex = 0
+        self.mac: Optional[bytes] = None
+        self.use_dl = False
+        self.error: Optional[str] = None
+        self.state = "waiting"  # waiting, resolving, running, done
+        self._dl_seen: collections.OrderedDict = collections.OrderedDict()
+        self._reserved: list[tuple[int, int, int]] = []
+        self._listening_dl = False
+
+    def halt(self) -> None:
+        """Stop the task now; its deferred fires with what it has (stop reason HALTED)."""
+        self.prober._halt(self)
+
+    # -- the TaskIO interface the state machines use ------------------------
+
+    @property
+    def clock(self):
+        return self.prober.reactor
+
+    def now_ns(self) -> int:
+        return self.prober.now_ns()
+
+    def request_send(self) -> None:
+        self.prober._request_send(self)
+
+    def transmit(self, pkt: bytes) -> int:
+        net = self.prober.network
+        if self.mac is not None:
+            return net.send_dl(self.ifindex, self.mac, self.family, pkt)
+        return net.send_ip(self.family, str(self.options.dst), pkt)
+
+    def finished(self) -> None:
+        self.prober._finished(self)
+
+    # -- replies ----------------------------------------------------------------
+
+    def deliver(self, rep: packets.Reply, rx_ns: int, source: str, ifindex: int) -> None:
+        run = self.run
+        if run is None or run.done:
+            return
+        if isinstance(run, PingRun):
+            if source == SOURCE_DL and ifindex != self.ifindex:
+                return
+            run.on_reply(rep, rx_ns, source == SOURCE_DL)
+            return
+        if not self.use_dl:
+            if source == SOURCE_SOCK:
+                run.on_reply(rep, rx_ns, False)
+            return
+        if source == SOURCE_DL:
+            if ifindex != self.ifindex:
+                return
+            if rep.is_icmp:
+                self._dl_seen[_fingerprint(rep)] = True
+                while len(self._dl_seen) > 256:
+                    self._dl_seen.popitem(last=False)
+            run.on_reply(rep, rx_ns, True)
+            return
+        if rep.is_icmp:
+            # A reply that arrived on another interface than the probes left
+            # by is seen only by the ICMP socket: use it, as scamper would,
+            # once the datalink copy (queued first by the kernel) had its turn.
+            self.prober.reactor.callLater(0, self._late_sock, rep, rx_ns)
+
+    def _late_sock(self, rep: packets.Reply, rx_ns: int) -> None:
+        if self.run is None or self.run.done:
+            return
+        if _fingerprint(rep) in self._dl_seen:
+            return
+        self.run.on_reply(rep, rx_ns, False)
+
+
+def _fingerprint(rep: packets.Reply) -> tuple:
+    return (rep.src, rep.icmp_type, rep.icmp_code, rep.ipid, rep.icmp_id, rep.icmp_seq,
+            rep.inner_ipid, rep.inner_flow, rep.inner_sport, rep.inner_dport,
+            rep.inner_udp_sum, rep.inner_icmp_seq, rep.size)
+
+
+def _reply_key(rep: packets.Reply) -> Optional[Key]:
+    fam = rep.family
+    if rep.is_icmp:
+        if rep.is_echo_reply or (fam == 4 and rep.icmp_type == 14):
+            return (fam, "icmp", rep.icmp_id)
+        if rep.has_inner:
+            if rep.inner_proto == packets.PROTO_UDP:
+                return (fam, "udp", rep.inner_sport)
+            if rep.inner_proto == packets.PROTO_TCP:
+                return (fam, "tcp", rep.inner_sport)
+            if rep.inner_proto in (packets.PROTO_ICMP, packets.PROTO_ICMP6):
+                return (fam, "icmp", rep.inner_icmp_id)
+        return None
+    if rep.proto == packets.PROTO_TCP:
+        return (fam, "tcp", rep.dport)
+    if rep.proto == packets.PROTO_UDP:
+        return (fam, "udp", rep.dport)
+    return None
+
+
+class Prober:
+    """Runs ping and trace tasks in the reactor.
+
+    ``Prober(reactor, pps=20, window=0)``; ``task = prober.submit(options)``
+    with a :class:`~ixpscamper.commands.TraceOptions` or
+    :class:`~ixpscamper.commands.PingOptions`; ``task.deferred``;
+    ``task.halt()``; ``prober.close()`` when done.  ``network`` and
+    ``now_ns`` are for tests (a fake network and a Clock-driven time).
+    """
+
+    def __init__(self, reactor, pps: int = 20, window: int = 0,
+                 network: Optional[Network] = None, now_ns: Optional[Callable[[], int]] = None,
+                 rng: Optional[random.Random] = None, pid: Optional[int] = None):
+        if pps <= 0:
+            raise ValueError("pps must be positive")
+        self.reactor = reactor
+        self.pps = pps
+        self.window = window
+        self.network = network if network is not None else Network(reactor, self._on_packet)
+        if network is None:
+            # Opening the receive sockets early turns on kernel receive
+            # timestamping before the first probe; without privileges the
+            # error is reported per task (and by check()).
+            for fam in (4, 6):
+                try:
+                    self.network.listen_sock(fam)
+                except ProberError:
+                    break
+        if now_ns is not None:
+            self.now_ns = now_ns
+        elif network is not None:
+            self.now_ns = lambda: int(round(reactor.seconds() * 1e9))
+        else:
+            self.now_ns = wall_ns
+        self.rng = rng or random.SystemRandom()
+        self.pid = os.getpid() if pid is None else pid
+        self._waiting: collections.deque[Task] = collections.deque()
+        self._active: list[Task] = []
+        self._by_key: dict[Key, Task] = {}
+        self._sendq: collections.deque[Task] = collections.deque()
+        self._slot_call = None
+        self._next_slot = 0.0
+        self._next_port: dict[str, int] = {}
+        self.packets_sent = 0
+
+    # -- public -------------------------------------------------------------
+
+    def submit(self, options) -> Task:
+        """Queue a measurement; returns its :class:`Task` at once."""
+        task = Task(self, options)
+        self._waiting.append(task)
+        self._pump()
+        return task
+
+    def check(self) -> None:
+        """Raise :class:`ProberError` now if raw sockets cannot be opened (no CAP_NET_RAW)."""
+        self.network.check_privileges()
+
+    @property
+    def tasks(self) -> list[Task]:
+        return list(self._waiting) + list(self._active)
+
+    def close(self) -> None:
+        """Halt every task and close the sockets."""
+        for task in list(self._waiting) + list(self._active):
+            task.halt()
+        if self._slot_call is not None and self._slot_call.active():
+            self._slot_call.cancel()
+        self.network.close()
+
+    # -- starting tasks -------------------------------------------------------
+
+    def _pump(self) -> None:
+        progressed = True
+        while progressed and self._waiting:
+            progressed = False
+            if self.window and len(self._active) >= self.window:
+                return
+            for task in list(self._waiting):
+                if self.window and len(self._active) >= self.window:
+                    return
+                started = self._try_start(task)
+                if started:
+                    progressed = True
+
+    def _try_start(self, task: Task) -> bool:
+        """Start ``task`` unless its ports are busy; True if it left the queue."""
+        try:
+            keys, sport = self._choose_keys(task)
+        except ProberError as exc:
+            self._waiting.remove(task)
+            task.state = "done"
+            task.deferred.errback(Failure(exc))
+            return True
+        if keys is None:
+            return False
+        self._waiting.remove(task)
+        try:
+            self._setup(task, keys, sport)
+        except ProberError as exc:
+            self._release(task)
+            task.state = "done"
+            task.deferred.errback(Failure(exc))
+        except Exception as exc:  # a bug: still one line for the user, traceback in the log
+            log.failure("setting up {cmd}", cmd=_describe(task.options))
+            self._release(task)
+            task.state = "done"
+            task.deferred.errback(Failure(ProberError(f"internal error: {exc}")))
+        return True
+
+    def _kind(self, options) -> str:
+        if options.kind == "trace":
+            code = options.type_code
+            if code in (int(m) for m in TCP_METHODS):
+                return "tcp"
+            if code in (int(m) for m in ICMP_METHODS):
+                return "icmp"
+            return "udp"
+        code = options.method_code
+        if code in (int(m) for m in TCP_PING_METHODS):
+            return "tcp"
+        if code in (int(m) for m in ICMP_PING_METHODS):
+            return "icmp"
+        return "udp"
+
+    def _span(self, options) -> int:
+        if options.kind == "ping" and options.method_code == PingMethod.TCP_ACK_SPORT:
+            return max(1, options.count)
+        return 1
+
+    def _choose_keys(self, task: Task) -> tuple[Optional[list[Key]], int]:
+        o = task.options
+        why = unsupported(o)
+        if why:
+            raise ProberError(why)
+        check_family(o)
+        fam = o.dst.version
+        kind = self._kind(o)
+        span = self._span(o)
+        if o.sport is not None:
+            keys = [(fam, kind, (o.sport + i) & 0xFFFF) for i in range(span)]
+            if any(k in self._by_key for k in keys):
+                return None, 0
+            return keys, o.sport
+        base = o.effective_sport(self.pid)
+        start = self._next_port.get(f"{o.kind}{kind}", base)
+        port = start
+        for _ in range(0x10000):
+            keys = [(fam, kind, (port + i) & 0xFFFF) for i in range(span)]
+            if not any(k in self._by_key for k in keys) and port + span <= 0x10000:
+                if kind == "icmp" or self._reserve(fam, kind, port, span, task):
+                    self._next_port[f"{o.kind}{kind}"] = (port + span) & 0xFFFF or base
+                    return keys, port
+            port = (port + 1) & 0xFFFF
+            if port < 1024:
+                port = 1024
+        raise ProberError("no free source port")
+
+    def _reserve(self, fam: int, kind: str, port: int, span: int, task: Task) -> bool:
+        proto = packets.PROTO_UDP if kind == "udp" else packets.PROTO_TCP
+        got = []
+        for i in range(span):
+            if not self.network.reserve_port(fam, proto, port + i):
+                for p in got:
+                    self.network.release_port(fam, proto, p)
+                return False
+            got.append(port + i)
+        task._reserved = [(fam, proto, p) for p in got]
+        return True
+
+    def _setup(self, task: Task, keys: list[Key], sport: int) -> None:
+        o = task.options
+        net = self.network
+        task.keys = keys
+        for k in keys:
+            self._by_key[k] = task
+        self._active.append(task)
+        start_ns = self.now_ns()
+        if o.rtr is not None:
+            rroute = net.route(str(o.rtr))
+            if rroute.type != RTN_UNICAST or rroute.gateway is not None:
+                raise ProberError(f"router {o.rtr} is not on a directly connected network")
+            route = rroute
+        else:
+            route = net.route(str(o.dst))
+            if route.type != RTN_UNICAST and route.type != 2:  # unicast or local
+                raise ProberError(f"no route to {o.dst}")
+        src = o.src if o.src is not None else (
+            ipaddress.ip_address(route.src) if route.src else ipaddress.ip_address(net.source_for(str(o.dst))))
+        task.ifindex = route.ifindex
+        if o.kind == "trace":
+            spec = trace_spec(o, src, sport, use_dl=o.rtr is not None)
+            task.use_dl = spec.use_dl
+            task.run = TraceRun(spec, task)
+        else:
+            spec = ping_spec(o, src, sport, self.rng)
+            task.use_dl = spec.use_dl
+            task.run = PingRun(spec, task, self.rng)
+        net.listen_sock(task.family)
+        if task.use_dl:
+            net.listen_dl(task.ifindex)
+            task._listening_dl = True
+        if o.rtr is None:
+            task.state = "running"
+            task.run.start(start_ns)
+            return
+        # like scamper, the start time is taken before the router is resolved
+        task.run.start(start_ns, send=False)
+        task.state = "resolving"
+        d = net.resolve(task.ifindex, str(o.rtr), str(src))
+
+        def resolved(mac: bytes) -> None:
+            if task.state != "resolving":
+                return
+            task.mac = mac
+            task.state = "running"
+            task.request_send()
+
+        def unresolved(f: Failure) -> None:
+            if task.state != "resolving":
+                return
+            task.error = f.getErrorMessage()
+            log.info("{cmd}: {err}", cmd=_describe(o), err=task.error)
+            task.run.fail(0)
+
+        d.addCallbacks(resolved, unresolved)
+
+    # -- sending --------------------------------------------------------------
+
+    def _request_send(self, task: Task) -> None:
+        if task.state != "running":
+            return
+        if task not in self._sendq:
+            self._sendq.append(task)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._slot_call is not None and self._slot_call.active():
+            return
+        if not self._sendq:
+            return
+        now = self.reactor.seconds()
+        delay = max(0.0, self._next_slot - now)
+        self._slot_call = self.reactor.callLater(delay, self._slot)
+
+    def _slot(self) -> None:
+        self._slot_call = None
+        now = self.reactor.seconds()
+        interval = 1.0 / self.pps
+        # Timers fire late (epoll sleeps in whole milliseconds), so slots
+        # that have come due are used together, keeping the long-run rate at
+        # pps; after an idle spell no credit older than 10 ms is kept.
+        if self._next_slot < now - max(interval, 0.01):
+            self._next_slot = now - max(interval, 0.01) + interval
+        while self._sendq and self._next_slot <= now + 1e-6:
+            task = self._sendq.popleft()
+            if task.run is None or task.run.done or task.state != "running":
+                continue
+            self._next_slot = max(self._next_slot, now - 0.01) + interval
+            self.packets_sent += 1
+            task.run.send_now()
+        self._arm()
+
+    # -- replies ----------------------------------------------------------------
+
+    def _on_packet(self, source: str, ifindex: int, rx_ns: int, pkt: bytes) -> None:
+        if not self._by_key:
+            return
+        qk = packets.quick_key(pkt)
+        if qk is None or qk not in self._by_key:
+            return
+        rep = packets.dissect(pkt)
+        if rep is None:
+            return
+        key = _reply_key(rep)
+        if key is None:
+            return
+        task = self._by_key.get(key)
+        if task is not None:
+            task.deliver(rep, rx_ns, source, ifindex)
+
+    # -- ending -----------------------------------------------------------------
+
+    def _halt(self, task: Task) -> None:
+        if task.state == "done":
+            return
+        if task in self._waiting:
+            self._waiting.remove(task)
+            task.state = "done"
+            task.deferred.errback(Failure(ProberError("halted before it started")))
+            return
+        if task.run is not None:
+            task.run.halt()
+
+    def _release(self, task: Task) -> None:
+        for k in task.keys:
+            if self._by_key.get(k) is task:
+                del self._by_key[k]
+        task.keys = []
+        for fam, proto, port in task._reserved:
+            self.network.release_port(fam, proto, port)
+        task._reserved = []
+        if task._listening_dl:
+            self.network.unlisten_dl(task.ifindex)
+            task._listening_dl = False
+        if task in self._active:
+            self._active.remove(task)
+        try:
+            self._sendq.remove(task)
+        except ValueError:
+            pass
+
+    def _finished(self, task: Task) -> None:
+        if task.state == "done":
+            return
+        task.state = "done"
+        self._release(task)
+        record = task.run.record
+        self.reactor.callLater(0, self._pump)
+        task.deferred.callback(record)
+
+
+def _describe(options) -> str:
+    try:
+        return options.to_command()
+    except Exception:
+        return options.kind
+

@@ -1,0 +1,93 @@
+"""From parsed commands (:mod:`ixpscamper.commands`) to resolved task specs.
+
+The command parser keeps what the user said; a spec adds what the kernel
+decides (source address, interface) and what the prober allocates (ports).
+Anything the prober does not implement is refused here with one line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import Optional
+
+from ..warts.records import PingFlag, PingMethod, TraceFlag, TraceMethod
+from .net import ProberError
+from .ping import TCP_PING_METHODS, PingSpec
+from .trace import TCP_METHODS, TraceSpec
+
+__all__ = ["trace_spec", "ping_spec", "unsupported", "check_family"]
+
+
+def unsupported(options) -> Optional[str]:
+    """Why the prober cannot run ``options``, or None."""
+    if options.kind == "trace":
+        if options.pmtud:
+            return "trace -M (path MTU discovery) is not supported by the ixpscamper prober"
+        if options.squeries != 1:
+            return "trace -N is not supported by the ixpscamper prober"
+        if options.gapaction != 1:
+            return "trace -G (last-ditch probing) is not supported by the ixpscamper prober"
+        if options.payload or options.const_payload:
+            return "trace payloads (-p, -O const-payload) are not supported by the ixpscamper prober"
+        return None
+    if options.timestamp is not None:
+        return "ping -T (IP timestamp options) is not supported by the ixpscamper prober"
+    if options.icmp_sum is not None:
+        return "ping -C is not supported by the ixpscamper prober"
+    if options.dl:
+        return "ping -O dl is not supported by the ixpscamper prober"
+    if options.record_route and options.dst.version != 4:
+        return "ping -R needs an IPv4 destination"
+    return None
+
+
+def trace_spec(options, src: ipaddress._BaseAddress, sport: int, use_dl: bool) -> TraceSpec:
+    method = TraceMethod(options.type_code)
+    dport = options.dport
+    if dport is None:
+        dport = sport if method == TraceMethod.ICMP_ECHO_PARIS else 33435
+    return TraceSpec(
+        dst=options.dst, src=src, method=method, rtr=options.rtr, attempts=options.attempts,
+        hoplimit=options.hoplimit, firsthop=options.firsthop, wait=options.wait,
+        wait_probe=options.wait_probe, gaplimit=options.gaplimit, gapaction=options.gapaction,
+        loops=options.loops, sport=sport, dport=dport, tos=options.tos,
+        probe_size=options.probe_size, all_attempts=options.all_attempts,
+        ignore_ttl_dst=options.ignore_ttl_dst, userid=options.userid,
+        use_dl=use_dl or method in TCP_METHODS or bool(options.dl),
+        flags=options.flags & TraceFlag.DL,
+    )
+
+
+def ping_spec(options, src: ipaddress._BaseAddress, sport: int,
+              rng: Optional[random.Random] = None) -> PingSpec:
+    rng = rng or random.SystemRandom()
+    method = PingMethod(options.method_code)
+    tcp_seq = tcp_ack = 0
+    if method in TCP_PING_METHODS:
+        # scamper: -A (or a random number) is the ack, except for SYN and RST
+        # probes where it becomes the sequence number and the ack is 0
+        value = options.tcp_ack if options.tcp_ack is not None else rng.randrange(1, 1 << 32)
+        if method in (PingMethod.TCP_SYN, PingMethod.TCP_RST):
+            tcp_seq = value
+        else:
+            tcp_ack = value
+            tcp_seq = rng.randrange(1, 1 << 32)
+    flags = PingFlag.V4RR if options.record_route else 0
+    data = options.payload or options.pattern
+    return PingSpec(
+        dst=options.dst, src=src, method=method, rtr=options.rtr, probe_count=options.count,
+        probe_size=options.size, wait=options.wait_us // 1_000_000,
+        wait_us=options.wait_us % 1_000_000, timeout=options.timeout, ttl=options.ttl,
+        tos=options.tos, reply_count=options.reply_count, sport=sport, dport=options.dport,
+        tcp_seq=tcp_seq, tcp_ack=tcp_ack, pattern=data, payload=bool(options.payload),
+        flags=int(flags), userid=options.userid,
+        use_dl=method in TCP_PING_METHODS,
+    )
+
+
+def check_family(options) -> None:
+    for name in ("rtr", "src"):
+        a = getattr(options, name, None)
+        if a is not None and a.version != options.dst.version:
+            raise ProberError(f"{name} {a} is not the same address family as {options.dst}")

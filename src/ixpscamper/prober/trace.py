@@ -1,0 +1,525 @@
+"""The traceroute state machine (sans-IO): probes out, replies in, a warts Trace.
+
+It follows scamper 20211212's serial traceroute (``scamper_trace_do.c``)
+so the record comes out as scamper fills it:
+
+* one TTL at a time from ``firsthop``; ``attempts`` probes per TTL, each
+  waiting ``wait`` seconds; a reply to the current TTL moves on at once
+  (with ``-Q`` every attempt is sent, each after the previous one's reply);
+* ``hop_count`` starts at ``firsthop - 1`` and grows as each TTL finishes
+  (answered or timed out), so it is the number of TTLs covered;
+* replies are kept per TTL in attempt order, late replies included, and a
+  late reply that gives a stop reason ends the trace;
+* stop reasons in scamper's order: port unreachable for UDP/TCP methods
+  (COMPLETED), other unreachables (UNREACH, data = code), echo reply for
+  ICMP methods (COMPLETED), IPv6 packet-too-big (ICMP), loop (LOOP),
+  time-exceeded from the destination (COMPLETED unless ``-T``), a TCP
+  reply to a TCP method (COMPLETED); then hop limit and gap limit.
+
+Probe identification, as scamper: udp-paris by UDP checksum = IP-ID =
+probe id + 1; udp by destination port; icmp by echo sequence; tcp by IP-ID
+(IPv4) or flow label (IPv6) = probe id + 1.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Optional, Protocol
+
+import attrs
+
+from ..warts.records import (HopFlag, Timeval, Trace, TraceFlag, TraceGapAction, TraceHop,
+                             TraceMethod, TraceStop, TCP_ACK, TCP_SYN)
+from . import packets
+from .packets import Reply
+
+__all__ = ["TraceSpec", "TraceRun", "TaskIO", "probe_header_size", "default_probe_size"]
+
+IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+UDP_METHODS = (TraceMethod.UDP, TraceMethod.UDP_PARIS)
+ICMP_METHODS = (TraceMethod.ICMP_ECHO, TraceMethod.ICMP_ECHO_PARIS)
+TCP_METHODS = (TraceMethod.TCP, TraceMethod.TCP_ACK)
+
+
+class TaskIO(Protocol):
+    """What a running task needs from the scheduler (tests supply a fake)."""
+
+    clock: object  # IReactorTime
+
+    def now_ns(self) -> int: ...
+
+    def request_send(self) -> None:
+        """Ask for a transmit slot; the scheduler then calls ``send_now()``."""
+
+    def transmit(self, pkt: bytes) -> int:
+        """Send ``pkt`` (raises OSError); returns the transmit time in ns."""
+
+    def finished(self) -> None:
+        """The task is done; its record is final."""
+
+
+def probe_header_size(family: int, method: int) -> int:
+    ip = 20 if family == 4 else 40
+    return ip + (20 if method in TCP_METHODS else 8)
+
+
+def default_probe_size(family: int, method: int) -> int:
+    """scamper's default trace probe size (no payload option)."""
+    if family == 4:
+        return 40 if method in TCP_METHODS else 44
+    return 60
+
+
+@attrs.frozen
+class TraceSpec:
+    """Everything a trace needs, resolved: addresses, ports, limits."""
+
+    dst: IPAddr
+    src: IPAddr
+    method: int = TraceMethod.UDP_PARIS
+    rtr: Optional[IPAddr] = None
+    attempts: int = 2
+    hoplimit: int = 0
+    firsthop: int = 1
+    wait: int = 5
+    wait_probe: int = 0  # centiseconds
+    gaplimit: int = 5
+    gapaction: int = TraceGapAction.STOP
+    loops: int = 1
+    loopaction: int = 0
+    sport: int = 0
+    dport: int = 33435
+    tos: int = 0
+    probe_size: int = 0  # 0: scamper's default for the family/method
+    all_attempts: bool = False
+    ignore_ttl_dst: bool = False
+    userid: int = 0
+    use_dl: bool = False  # replies timed on the datalink (-r and TCP methods)
+    flags: int = 0  # further TraceFlag bits from the command (e.g. DL for -O dl)
+
+    @property
+    def family(self) -> int:
+        return self.dst.version
+
+    @property
+    def size(self) -> int:
+        return self.probe_size or default_probe_size(self.family, self.method)
+
+
+@attrs.define
+class _Probe:
+    id: int
+    ttl: int
+    attempt: int
+    tx_ns: int
+    replies: int = 0
+    timed_out: bool = False
+
+
+class TraceRun:
+    """One traceroute in progress.  ``record`` is the warts Trace being filled."""
+
+    def __init__(self, spec: TraceSpec, io: TaskIO):
+        self.spec = spec
+        self.io = io
+        flags = spec.flags
+        if spec.all_attempts:
+            flags |= TraceFlag.ALLATTEMPTS
+        if spec.ignore_ttl_dst:
+            flags |= TraceFlag.IGNORETTLDST
+        if spec.method == TraceMethod.ICMP_ECHO_PARIS:
+            flags |= TraceFlag.ICMPCSUMDP
+        self.record = Trace(
+            dst=spec.dst, src=spec.src, rtr=spec.rtr, flags=int(flags), attempts=spec.attempts,
+            hoplimit=spec.hoplimit, method=int(spec.method), probe_size=spec.size,
+            sport=spec.sport, dport=spec.dport, firsthop=spec.firsthop, tos=spec.tos,
+            wait=spec.wait, loops=spec.loops, hop_count=spec.firsthop - 1,
+            gaplimit=spec.gaplimit, gapaction=int(spec.gapaction), loopaction=spec.loopaction,
+            wait_probe=spec.wait_probe, userid=spec.userid,
+        )
+        self.ttl = spec.firsthop
+        self.attempt = 0
+        self.probes: list[_Probe] = []
+        self._by_ttl: dict[int, list[TraceHop]] = {}
+        self._timer = None
+        self._loopc = 0
+        self.done = False
+        self._src_b = spec.src.packed
+        self._dst_b = spec.dst.packed
+        self._payload_len = self.record.probe_size - probe_header_size(spec.family, spec.method)
+        if self._payload_len < 0:
+            raise ValueError(f"probe size {self.record.probe_size} is too small")
+
+    # -- life cycle -------------------------------------------------------
+
+    def start(self, start_ns: Optional[int] = None, send: bool = True) -> None:
+        """Stamp the start time and (unless ``send`` is false) ask for the first slot."""
+        t = self.io.now_ns() if start_ns is None else start_ns
+        self.record.start = Timeval(t // 1_000_000_000, (t // 1000) % 1_000_000)
+        if send:
+            self.io.request_send()
+
+    def halt(self) -> None:
+        if not self.done:
+            self._stop(TraceStop.HALTED, 0)
+            self._finish()
+
+    def fail(self, stop_data: int = 0) -> None:
+        """End the trace with stop reason ERROR (e.g. the router never answered ARP)."""
+        if not self.done:
+            self._stop(TraceStop.ERROR, stop_data)
+            self._finish()
+
+    def _finish(self) -> None:
+        self.done = True
+        self._cancel_timer()
+        hops: list[TraceHop] = []
+        for ttl in sorted(self._by_ttl):
+            hops.extend(self._by_ttl[ttl])
+        self.record.hops = hops
+        self.io.finished()
+
+    def _stop(self, reason: int, data: int) -> None:
+        if self.record.stop_reason == TraceStop.NONE:
+            self.record.stop_reason = int(reason)
+            self.record.stop_data = data
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    # -- probing ----------------------------------------------------------
+
+    def build_probe(self, pid: int, ttl: int) -> bytes:
+        """The probe with id ``pid`` (0-based, in send order) at ``ttl``."""
+        s = self.spec
+        src, dst = self._src_b, self._dst_b
+        plen = self._payload_len
+        ipid = (pid + 1) & 0xFFFF
+        flow = 0
+        if s.method in UDP_METHODS:
+            proto = packets.PROTO_UDP
+            if s.method == TraceMethod.UDP:
+                dport = (s.dport + pid) & 0xFFFF
+                l4 = packets.udp_segment(src, dst, s.sport, dport, bytes(plen))
+            else:
+                payload = packets.paris_udp_payload(src, dst, s.sport, s.dport, plen, pid + 1)
+                l4 = packets.udp_segment(src, dst, s.sport, s.dport, payload)
+        elif s.method in ICMP_METHODS:
+            proto = packets.PROTO_ICMP if s.family == 4 else packets.PROTO_ICMP6
+            if s.method == TraceMethod.ICMP_ECHO_PARIS:
+                payload = packets.paris_icmp_payload(src, dst, s.sport, pid, plen, s.dport)
+            else:
+                payload = bytes(plen)
+            l4 = packets.icmp_echo(src, dst, s.sport, pid, payload)
+        else:
+            proto = packets.PROTO_TCP
+            flags = TCP_SYN if s.method == TraceMethod.TCP else TCP_ACK
+            l4 = packets.tcp_segment(src, dst, s.sport, s.dport, flags=flags, window=0,
+                                     payload=bytes(plen))
+            if s.family == 6:
+                flow = pid + 1
+        return packets.ip_packet(src, dst, proto, l4, ttl=ttl, tos=s.tos, ipid=ipid, df=True, flow=flow)
+
+    def send_now(self) -> None:
+        """Called by the scheduler in a transmit slot: send the next probe."""
+        if self.done:
+            return
+        pid = len(self.probes)
+        if pid >= 0xFFFF:
+            self._stop(TraceStop.ERROR, 0)
+            self._finish()
+            return
+        pkt = self.build_probe(pid, self.ttl)
+        try:
+            tx = self.io.transmit(pkt)
+        except OSError as exc:
+            self._stop(TraceStop.ERROR, exc.errno or 0)
+            self._finish()
+            return
+        self.attempt += 1
+        self.probes.append(_Probe(pid, self.ttl, self.attempt, tx))
+        self.record.probec += 1
+        self._cancel_timer()
+        # the wait runs from the transmit time, which the kernel clock gave
+        now = self.io.now_ns()
+        delay = max(0.0, self.spec.wait - (now - tx) / 1e9)
+        self._timer = self.io.clock.callLater(delay, self._on_timeout)
+
+    def _queue_probe(self) -> None:
+        # -W: at least wait_probe centiseconds between this trace's probes
+        gap = self.spec.wait_probe / 100.0
+        if gap <= 0 or not self.probes:
+            self.io.request_send()
+            return
+        due = self.probes[-1].tx_ns / 1e9 + gap - self.io.now_ns() / 1e9
+        if due <= 0:
+            self.io.request_send()
+            return
+        self._cancel_timer()
+        self._timer = self.io.clock.callLater(due, self._gap_done)
+
+    def _gap_done(self) -> None:
+        self._timer = None
+        if not self.done:
+            self.io.request_send()
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        if self.done:
+            return
+        last = self.probes[-1]
+        if last.replies:
+            return
+        last.timed_out = True
+        if self.attempt < self.spec.attempts:
+            self._queue_probe()
+            return
+        self.attempt = 0
+        self._ttl_timed_out()
+
+    def _ttl_timed_out(self) -> None:
+        r = self.record
+        r.hop_count += 1
+        self.ttl += 1
+        if self.spec.all_attempts:
+            for hop in self._by_ttl.get(r.hop_count, []):
+                reason = self._stop_reason(hop)
+                if reason is not None:
+                    self._stop(*reason)
+                    self._finish()
+                    return
+        if (r.hoplimit or 255) <= r.hop_count:
+            self._stop(TraceStop.HOPLIMIT, 0)
+            self._finish()
+            return
+        if r.hop_count - (r.firsthop - 1) >= r.gaplimit:
+            if all(not self._by_ttl.get(r.hop_count - i) for i in range(r.gaplimit)):
+                # gapaction lastditch (-G) is not implemented: stop as scamper's default does
+                self._stop(TraceStop.GAPLIMIT, 0)
+                self._finish()
+                return
+        self._queue_probe()
+
+    # -- replies ----------------------------------------------------------
+
+    def match(self, rep: Reply) -> Optional[int]:
+        """The id of the probe ``rep`` answers, or None if it is not ours."""
+        s = self.spec
+        n = len(self.probes)
+        if n == 0:
+            return None
+        if rep.is_icmp:
+            wanted = (rep.is_time_exceeded or rep.is_unreach or rep.is_ptb) and rep.has_inner \
+                and rep.inner_off == 0
+            echo = s.method in ICMP_METHODS and rep.is_echo_reply
+            if not wanted and not echo:
+                return None
+            if s.method in UDP_METHODS:
+                if rep.inner_proto != packets.PROTO_UDP or rep.inner_sport != s.sport:
+                    return None
+                if s.method == TraceMethod.UDP:
+                    if not (s.dport <= rep.inner_dport < s.dport + n):
+                        return None
+                    return rep.inner_dport - s.dport
+                if rep.inner_dport != s.dport:
+                    return None
+                if rep.family == 4:
+                    if rep.inner_udp_sum == rep.inner_ipid and rep.inner_udp_sum != 0:
+                        return self._in_range(rep.inner_udp_sum - 1)
+                    return self._ipid_fudge(rep.inner_ipid)
+                if rep.inner_udp_sum == 0:
+                    return None
+                return self._in_range(rep.inner_udp_sum - 1)
+            if s.method in ICMP_METHODS:
+                if echo:
+                    if rep.icmp_id != s.sport or rep.icmp_seq >= n:
+                        return None
+                    return rep.icmp_seq
+                proto = packets.PROTO_ICMP if rep.family == 4 else packets.PROTO_ICMP6
+                if rep.inner_proto != proto or rep.inner_icmp_id != s.sport or rep.inner_icmp_seq >= n:
+                    return None
+                return rep.inner_icmp_seq
+            # TCP methods
+            if rep.inner_proto != packets.PROTO_TCP or rep.inner_sport != s.sport \
+                    or rep.inner_dport != s.dport:
+                return None
+            if rep.family == 4:
+                return self._ipid_fudge(rep.inner_ipid)
+            if rep.inner_flow == 0:
+                return None
+            return self._in_range(rep.inner_flow - 1)
+        if rep.proto == packets.PROTO_TCP and s.method in TCP_METHODS:
+            if rep.sport == s.dport and rep.dport == s.sport and rep.dst == self._src_b:
+                # scamper cannot tell which probe a TCP reply is for: the last one
+                return n - 1
+        return None
+
+    def _in_range(self, pid: int) -> Optional[int]:
+        return pid if 0 <= pid < len(self.probes) else None
+
+    def _ipid_fudge(self, ipid: int) -> Optional[int]:
+        n = len(self.probes)
+        if ipid == 0:
+            return None
+        if ipid <= n:
+            return ipid - 1
+        if ipid == n + 1:
+            return ipid - 2
+        swapped = ((ipid & 0xFF) << 8) | (ipid >> 8)
+        if swapped <= n:
+            return swapped - 1
+        return None
+
+    def on_reply(self, rep: Reply, rx_ns: int, dl: bool) -> bool:
+        """Offer a dissected reply; returns True if it was ours and recorded."""
+        if self.done:
+            return False
+        pid = self.match(rep)
+        if pid is None:
+            return False
+        probe = self.probes[pid]
+        hop = self._make_hop(probe, rep, rx_ns, dl)
+        probe.replies += 1
+        self._insert(hop)
+        if rep.proto == packets.PROTO_TCP:
+            self._tcp_reply(probe)
+        else:
+            self._icmp_reply(probe, hop)
+        return True
+
+    def _make_hop(self, probe: _Probe, rep: Reply, rx_ns: int, dl: bool) -> TraceHop:
+        rtt = ((rx_ns // 1000) - (probe.tx_ns // 1000)) & 0xFFFFFFFF
+        flags = HopFlag.REPLY_TTL | (HopFlag.TS_DL_RX if dl else HopFlag.TS_SOCK_RX)
+        hop = TraceHop(
+            addr=ipaddress.ip_address(rep.src), probe_ttl=probe.ttl, probe_id=probe.attempt,
+            probe_size=self.record.probe_size, rtt=rtt, reply_ttl=rep.ttl,
+            reply_size=rep.size, reply_ipid=rep.ipid if rep.family == 4 else 0,
+            tx=Timeval(probe.tx_ns // 1_000_000_000, (probe.tx_ns // 1000) % 1_000_000),
+        )
+        if rep.proto == packets.PROTO_TCP:
+            hop.flags = int(flags | HopFlag.TCP)
+            hop.tcp_flags = rep.tcp_flags
+            hop.reply_tos = rep.tos
+            hop.icmp_type = hop.icmp_code = 0
+            return hop
+        hop.flags = int(flags)
+        # scamper takes an ICMP hop's TOS from the socket, which for IPv6 is never read
+        hop.reply_tos = rep.tos if rep.family == 4 else 0
+        hop.icmp_type, hop.icmp_code = rep.icmp_type, rep.icmp_code
+        if rep.has_inner:
+            hop.icmp_q_ttl = rep.inner_ttl
+            hop.icmp_q_ipl = rep.inner_size
+            hop.icmp_q_tos = rep.inner_tos if rep.family == 4 else 0
+        if rep.is_ptb:
+            hop.icmp_nhmtu = rep.icmp_nhmtu
+        if rep.icmpext:
+            hop.icmpext = list(rep.icmpext)
+        return hop
+
+    def _insert(self, hop: TraceHop) -> None:
+        lst = self._by_ttl.setdefault(hop.probe_ttl, [])
+        i = len(lst)
+        while i > 0 and lst[i - 1].probe_id > hop.probe_id:
+            i -= 1
+        lst.insert(i, hop)
+
+    def _icmp_reply(self, probe: _Probe, hop: TraceHop) -> None:
+        s = self.spec
+        r = self.record
+        if probe.ttl != self.ttl:
+            reason = self._stop_reason(hop)
+            if reason is not None:
+                self._stop(*reason)
+                self._finish()
+            return
+        if s.all_attempts:
+            if probe.attempt != self.attempt:
+                return
+            if self.attempt < s.attempts:
+                self._cancel_timer()
+                self._queue_probe()
+                return
+        self.attempt = 0
+        r.hop_count += 1
+        self.ttl += 1
+        self._cancel_timer()
+        if not s.all_attempts:
+            reason = self._stop_reason(hop)
+            if reason is not None:
+                self._stop(*reason)
+                self._finish()
+                return
+        else:
+            for h in self._by_ttl.get(r.hop_count, []):
+                reason = self._stop_reason(h)
+                if reason is not None:
+                    self._stop(*reason)
+                    self._finish()
+                    return
+        if (r.hoplimit or 255) <= r.hop_count:
+            self._stop(TraceStop.HOPLIMIT, 0)
+            self._finish()
+            return
+        self._queue_probe()
+
+    def _tcp_reply(self, probe: _Probe) -> None:
+        # scamper's handletp_trace: a TCP reply ends the trace as COMPLETED
+        r = self.record
+        if self.spec.all_attempts:
+            if probe.attempt != self.spec.attempts:
+                self._cancel_timer()
+                self._queue_probe()
+                return
+            r.hop_count += 1
+        elif probe.replies == 1 and not probe.timed_out:
+            r.hop_count += 1
+        self._stop(TraceStop.COMPLETED, 0)
+        self._finish()
+
+    def _stop_reason(self, hop: TraceHop) -> Optional[tuple[int, int]]:
+        s = self.spec
+        fam = s.family
+        unreach = hop.is_icmp and hop.icmp_type == (3 if fam == 4 else 1)
+        port_unreach = unreach and hop.icmp_code == (3 if fam == 4 else 4)
+        echo_reply = hop.is_icmp and hop.icmp_type == (0 if fam == 4 else 129)
+        ttl_exp = hop.is_icmp and hop.icmp_type == (11 if fam == 4 else 3)
+        if port_unreach and (s.method in UDP_METHODS or s.method in TCP_METHODS):
+            return (TraceStop.COMPLETED, 0)
+        if unreach:
+            return (TraceStop.UNREACH, hop.icmp_code)
+        if echo_reply:
+            if s.method in ICMP_METHODS:
+                return (TraceStop.COMPLETED, 0)
+            return None
+        if fam == 6 and hop.is_icmp and hop.icmp_type == 2:
+            return (TraceStop.ICMP, hop.icmp_type)
+        if s.loops != 0 and self._is_loop(hop):
+            return (TraceStop.LOOP, 0)
+        if ttl_exp and not s.ignore_ttl_dst and hop.addr == s.dst:
+            return (TraceStop.COMPLETED, 0)
+        if s.method in TCP_METHODS and hop.is_tcp:
+            return (TraceStop.COMPLETED, 0)
+        return None
+
+    def _is_loop(self, hop: TraceHop) -> bool:
+        r = self.record
+        if hop.probe_ttl <= r.firsthop:
+            return False
+        for other in self._by_ttl.get(hop.probe_ttl, []):
+            if other is hop:
+                break
+            if other.addr == hop.addr:
+                return False
+        for ttl in range(r.firsthop, r.hop_count + 1):
+            if ttl == hop.probe_ttl:
+                continue
+            for other in self._by_ttl.get(ttl, []):
+                if other.addr == hop.addr:
+                    if ttl + 1 == hop.probe_ttl or ttl - 1 == hop.probe_ttl:
+                        return False
+                    self._loopc += 1
+                    return self._loopc >= self.spec.loops
+        return False

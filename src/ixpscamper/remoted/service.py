@@ -1,0 +1,438 @@
+"""The controller daemon: VPs connect over TCP (or TLS), users over one unix
+socket per VP.  Thin Twisted adapters around `ixpscamper.remote.session`.
+
+Differences from sc_remoted, on purpose:
+
+* a VP's socket keeps the name it got at registration for the whole
+  session and stays in place while the VP is away; users who connect during
+  an outage are served once the VP resumes;
+* a MASTER_NEW whose magic we still hold replaces the old state (a 20211212
+  VP reuses its magic after MASTER_REJ) instead of being refused;
+* a protocol error on an established connection makes the VP a zombie
+  (resumable) rather than freeing its state at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import stat
+from typing import Optional
+
+import attrs
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.address import IPv6Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IListeningPort, IPushProducer
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from zope.interface import implementer
+
+from ..remote.session import ZOMBIE_TIME, ControllerCore, ControllerSession
+from .tls import ServerTLS, certificate_names
+
+log = Logger(namespace="ixp-remoted")
+
+MAX_UNIX_PATH = 107
+
+
+def peer_label(addr) -> str:
+    """``a.b.c.d:port`` for IPv4 (also v4-mapped IPv6), ``addr.port`` for IPv6,
+    as sc_remoted writes them in MASTER_ID and socket names."""
+    host = addr.host
+    if isinstance(addr, IPv6Address):
+        host = host.split("%", 1)[0]
+        if host.lower().startswith("::ffff:") and "." in host:
+            return f"{host[7:]}:{addr.port}"
+        return f"{host}.{addr.port}"
+    return f"{host}:{addr.port}"
+
+
+def parse_listen(spec: str) -> list[tuple[str, int]]:
+    """``[ip:]port`` -> [(interface, port)]; IPv6 as ``[::1]:port`` or ``::1:port``.
+
+    Without an address: the dual-stack wildcard ``::`` (IPv4 peers show up
+    v4-mapped and are named in IPv4 form); '' means "fall back to 0.0.0.0".
+    """
+    spec = spec.strip()
+    if spec.startswith("["):
+        host, _, port = spec[1:].partition("]:")
+    elif spec.count(":") == 0:
+        host, port = "", spec
+    else:
+        host, _, port = spec.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"bad port in '{spec}'")
+    if host:
+        try:
+            socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        except OSError:
+            raise ValueError(f"bad address '{host}' in '{spec}'") from None
+    return [(host, int(port))]
+
+
+def _listening_unix_paths() -> Optional[set[str]]:
+    try:
+        with open("/proc/net/unix") as f:
+            next(f)
+            out = set()
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 8 and int(parts[3], 16) & 0x10000:
+                    out.add(" ".join(parts[7:]))
+            return out
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def _refuses(path: str) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        s.connect(path)
+    except OSError as e:
+        return e.errno in (errno.ECONNREFUSED, errno.ENOENT)
+    finally:
+        s.close()
+    return False
+
+
+@attrs.define
+class VPEntry:
+    """Per-VP daemon state hung on ``ControllerSession.context``."""
+
+    session: ControllerSession
+    path: str
+    port: Optional[IListeningPort] = None
+    users: dict = attrs.Factory(dict)
+
+
+@implementer(IPushProducer)
+class UserProtocol(Protocol):
+    """One connection on a VP's unix socket = one channel.
+
+    It registers itself as the producer of its own transport only to learn
+    when the user stops reading: results still pending for a user who has
+    not read for ``USER_BACKLOG`` bytes end that user's connection (one log
+    line) rather than the daemon's memory.  Other users of the VP are not
+    slowed down.
+    """
+
+    USER_BACKLOG = 64 * 1024 * 1024
+
+    def __init__(self, entry: VPEntry) -> None:
+        self.entry = entry
+        self.channel = 0
+        self.paused = False
+        self.backlog = 0
+
+    def connectionMade(self) -> None:
+        sess = self.entry.session
+        if sess.gone:
+            self.transport.loseConnection()
+            return
+        self.channel = sess.open_channel()
+        self.entry.users[self.channel] = self
+        self.transport.registerProducer(self, True)
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        self.backlog = 0
+
+    def stopProducing(self) -> None:
+        pass
+
+    def deliver(self, data: bytes) -> None:
+        if self.paused:
+            self.backlog += len(data)
+            if self.backlog > self.USER_BACKLOG:
+                log.warn("user on channel {ch} of VP {label} is not reading ({n} bytes pending); "
+                         "closing it", ch=self.channel, label=self.entry.session.label, n=self.backlog)
+                ch, self.channel = self.channel, 0
+                if self.entry.users.get(ch) is self:
+                    del self.entry.users[ch]
+                    self.entry.session.channel_close(ch)
+                self.transport.abortConnection()
+                return
+        self.transport.write(data)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.channel:
+            self.entry.session.channel_write(self.channel, data)
+
+    def connectionLost(self, reason=None) -> None:
+        ch, self.channel = self.channel, 0
+        if ch and self.entry.users.get(ch) is self:
+            del self.entry.users[ch]
+            self.entry.session.channel_close(ch)
+
+
+class UserFactory(Factory):
+    noisy = False
+
+    def __init__(self, entry: VPEntry) -> None:
+        self.entry = entry
+
+    def buildProtocol(self, addr):
+        return UserProtocol(self.entry)
+
+
+class VPProtocol(Protocol):
+    """A VP's TCP (or TLS) connection."""
+
+    def __init__(self, svc: RemotedService) -> None:
+        self.svc = svc
+        self.conn = None
+        self.peer = "?"
+
+    def connectionMade(self) -> None:
+        self.peer = peer_label(self.transport.getPeer())
+        # Small control frames (ACKs) must not wait for Nagle + delayed ACK:
+        # that costs ~40 ms per command round trip (sc_remoted pays it).
+        tcp = getattr(self.transport, "transport", self.transport)  # under TLS
+        if hasattr(tcp, "setTcpNoDelay"):
+            tcp.setTcpNoDelay(True)
+        authorize = self._authorize if self.svc.tls is not None and self.svc.tls.client_ca else None
+        self.conn = self.svc.core.connection(self.peer, self.transport.write, self._close, authorize)
+
+    def _authorize(self, name: Optional[bytes]) -> Optional[str]:
+        try:
+            cert = self.transport.getPeerCertificate()
+        except Exception:  # not a TLS transport / no handshake
+            cert = None
+        if cert is None:
+            return "no client certificate"
+        if not name:
+            return "a client certificate requires a monitor name (-M)"
+        names = certificate_names(cert)
+        if name.decode("ascii").lower() not in names:
+            return (f"monitor name '{name.decode('ascii')}' does not match the client "
+                    f"certificate ({', '.join(sorted(names)) or 'no names'})")
+        return None
+
+    def _close(self, reason: Optional[str]) -> None:
+        if reason is not None:  # else a vp_detached / vp_gone line says why
+            log.info("VP connection {peer} closed: {reason}", peer=self.peer, reason=reason)
+        self.transport.loseConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.conn.data_received(data)
+
+    def connectionLost(self, reason=None) -> None:
+        if self.conn is not None:
+            if reason is None or reason.check(ConnectionDone):
+                why = "connection closed"
+            else:
+                why = f"connection lost: {reason.getErrorMessage()}"
+            self.conn.connection_lost(why)
+
+
+class VPFactory(Factory):
+    noisy = False
+
+    def __init__(self, svc: RemotedService) -> None:
+        self.svc = svc
+
+    def buildProtocol(self, addr):
+        return VPProtocol(self.svc)
+
+
+class RemotedService(service.Service):
+    """The whole controller: listeners, sessions, per-VP sockets, pidfile."""
+
+    def __init__(self, reactor, listen: list[str], socket_dir: str,
+                 zombie_time: float = ZOMBIE_TIME, allow_group: bool = False,
+                 allow_other: bool = False, tls: Optional[ServerTLS] = None,
+                 pidfile: Optional[str] = None, handshake_time: Optional[float] = None) -> None:
+        self.reactor = reactor
+        self.listen_specs = listen
+        self.socket_dir = os.path.abspath(socket_dir)
+        self.mode = 0o700 | (0o070 if allow_group else 0) | (0o007 if allow_other else 0)
+        self.tls = tls
+        self.pidfile = pidfile
+        kw = {} if handshake_time is None else {"handshake_time": handshake_time}
+        self.core = ControllerCore(reactor, self, zombie_time=zombie_time, **kw)
+        self.ports: list[IListeningPort] = []
+        self.entries: dict[str, VPEntry] = {}   # socket path -> entry
+        self._old_hup = None
+
+    # ---- lifecycle -------------------------------------------------------
+
+    def privilegedStartService(self) -> None:
+        """Open the VP listeners (before twistd drops privileges).  A port we
+        cannot listen on ends the program with one line, no traceback."""
+        from twisted.internet.error import CannotListenError
+        if not os.path.isdir(self.socket_dir):
+            raise SystemExit(f"ixp-remoted: socket directory {self.socket_dir} does not exist")
+        factory: Factory = VPFactory(self)
+        if self.tls is not None:
+            factory = TLSMemoryBIOFactory(self.tls, False, factory)
+            factory.noisy = False
+        try:
+            for spec in self.listen_specs:
+                for host, port in parse_listen(spec):
+                    self.ports.append(self._listen_tcp(host, port, factory))
+        except CannotListenError as e:
+            for p in self.ports:
+                p.stopListening()
+            self.ports = []
+            why = e.socketError.strerror if getattr(e.socketError, "strerror", None) else e.socketError
+            raise SystemExit(
+                f"ixp-remoted: cannot listen on {e.interface or '*'} port {e.port}: {why}") from None
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        if not self.ports and self.listen_specs:  # started without privilegedStartService
+            self.privilegedStartService()
+        self._clean_stale()
+        if self.pidfile:
+            with open(self.pidfile, "w") as f:
+                f.write(f"{os.getpid()}\n")
+        for p in self.ports:
+            a = p.getHost()
+            log.info("listening for VPs on {host} port {port}{tls}", host=a.host, port=a.port,
+                     tls=" (TLS)" if self.tls else "")
+        if self.tls is not None:
+            try:
+                self._old_hup = signal.signal(signal.SIGHUP, self._sighup)
+            except ValueError:  # not the main thread (tests)
+                pass
+        super().startService()
+
+    def _listen_tcp(self, host: str, port: int, factory) -> IListeningPort:
+        from twisted.internet.error import CannotListenError
+        if host:
+            return self.reactor.listenTCP(port, factory, backlog=1024, interface=host)
+        try:
+            return self.reactor.listenTCP(port, factory, backlog=1024, interface="::")
+        except CannotListenError:  # no IPv6 on this host
+            return self.reactor.listenTCP(port, factory, backlog=1024, interface="0.0.0.0")
+
+    def stopService(self):
+        super().stopService()
+        if self._old_hup is not None:
+            signal.signal(signal.SIGHUP, self._old_hup)
+            self._old_hup = None
+        ds = [defer.maybeDeferred(p.stopListening) for p in self.ports]
+        self.ports = []
+        self.core.shutdown("controller stopping")
+        for e in list(self.entries.values()):
+            self._remove_socket(e)
+        if self.pidfile:
+            try:
+                os.unlink(self.pidfile)
+            except OSError:
+                pass
+        return defer.DeferredList(ds)
+
+    def _sighup(self, signum, frame) -> None:
+        self.reactor.callFromThread(self.reload_tls)
+
+    def reload_tls(self) -> None:
+        """Re-read the certificate and key (SIGHUP); sessions are untouched."""
+        if self.tls is None:
+            return
+        try:
+            self.tls.reload()
+        except Exception as e:
+            log.error("TLS reload failed, keeping the old certificate: {err}", err=str(e))
+        else:
+            log.info("TLS certificate and key reloaded")
+
+    def _clean_stale(self) -> None:
+        """Remove sockets in the directory that nobody listens on any more.
+
+        Liveness comes from /proc/net/unix (a listening socket has the
+        ACCEPTCON flag), not from a test connect: connecting to another
+        controller's live VP socket would open a channel on that VP.
+        """
+        listening = _listening_unix_paths()
+        for name in os.listdir(self.socket_dir):
+            path = os.path.join(self.socket_dir, name)
+            try:
+                if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                    continue
+            except OSError:
+                continue
+            if listening is not None:
+                stale = path not in listening
+            else:  # no /proc: fall back to a connect attempt
+                stale = _refuses(path)
+            if stale:
+                try:
+                    os.unlink(path)
+                    log.info("removed stale socket {path}", path=path)
+                except OSError:
+                    pass
+
+    # ---- ControllerEvents ------------------------------------------------
+
+    def vp_new(self, sess: ControllerSession) -> None:
+        path = os.path.join(self.socket_dir, sess.label)
+        if len(path.encode()) > MAX_UNIX_PATH:
+            log.warn("VP {label}: socket path too long, refusing the VP", label=sess.label)
+            sess.terminate("socket path too long")
+            return
+        if path in self.entries or os.path.lexists(path):
+            log.warn("VP {label}: socket {path} already exists, refusing the VP",
+                     label=sess.label, path=path)
+            sess.terminate("socket name in use")
+            return
+        entry = VPEntry(sess, path)
+        old = os.umask(0o077)
+        try:
+            entry.port = self.reactor.listenUNIX(path, UserFactory(entry), mode=self.mode)
+        except Exception as e:
+            log.error("VP {label}: cannot create socket {path}: {err}", label=sess.label,
+                      path=path, err=str(e))
+            sess.terminate("cannot create its socket")
+            return
+        finally:
+            os.umask(old)
+        sess.context = entry
+        self.entries[path] = entry
+        log.info("VP {label} registered (socket {path})", label=sess.label, path=path)
+
+    def vp_resumed(self, sess: ControllerSession) -> None:
+        log.info("VP {label} resumed from {peer}", label=sess.label, peer=sess.current_peer)
+
+    def vp_detached(self, sess: ControllerSession, reason: str) -> None:
+        log.info("VP {label} away from {peer}: {reason}; keeping its state for {z:g} s",
+                 label=sess.label, peer=sess.current_peer, reason=reason, z=self.core.zombie_time)
+
+    def vp_gone(self, sess: ControllerSession, reason: str) -> None:
+        entry = sess.context
+        if not isinstance(entry, VPEntry):
+            return
+        log.info("VP {label} gone: {reason}", label=sess.label, reason=reason)
+        users = list(entry.users.values())
+        entry.users.clear()
+        for u in users:
+            u.channel = 0
+            u.transport.loseConnection()
+        self._remove_socket(entry)
+
+    def _remove_socket(self, entry: VPEntry) -> None:
+        if self.entries.get(entry.path) is entry:
+            del self.entries[entry.path]
+        port, entry.port = entry.port, None
+        if port is not None:
+            port.stopListening()  # Twisted unlinks the socket file
+
+    def channel_data(self, sess: ControllerSession, channel: int, data: bytes) -> None:
+        u = sess.context.users.get(channel)
+        if u is not None:
+            u.deliver(data)
+
+    def channel_fin(self, sess: ControllerSession, channel: int) -> None:
+        u = sess.context.users.pop(channel, None)
+        if u is not None:
+            u.channel = 0
+            u.transport.loseConnection()

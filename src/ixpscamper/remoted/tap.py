@@ -1,0 +1,99 @@
+"""``twistd ixp-remoted``: options and service maker.
+
+Long options with sc_remoted's letters as aliases.  ``--pidfile/-e`` is our
+own pidfile, written once the listeners are up and removed on stop; it is
+unrelated to twistd's global ``--pidfile`` (given *before* the subcommand,
+default ``twistd.pid`` in the working directory).  Run it as
+``twistd --pidfile= -n ixp-remoted -e /run/ixp-remoted.pid ...`` so only one
+pidfile is written, or use twistd's and leave ``-e`` out.
+"""
+
+from __future__ import annotations
+
+import os
+
+from twisted.python import usage
+
+from ..remote.session import ZOMBIE_TIME
+from .service import RemotedService, parse_listen
+from .tls import ServerTLS, TLSConfigError
+
+
+class Options(usage.Options):
+    synopsis = "[options] -P [ip:]port -U socket-dir"
+    longdesc = ("A scamper-compatible remote controller (like sc_remoted): scamper VPs "
+                "(`scamper -R host:port -M name`) connect here; each gets a unix socket "
+                "`[monitor-]addr:port` in the socket directory for sc_attach -R / ixp-attach -R.")
+
+    optParameters = [
+        ["socket-dir", "U", None, "directory for the per-VP unix sockets (must exist)"],
+        ["zombie", "Z", str(int(ZOMBIE_TIME)),
+         "seconds to keep a disconnected VP's state for a resume (0..10800; 0 = no resume)"],
+        ["tls-cert", "c", None, "PEM certificate (chain) for TLS; TLS from the first byte"],
+        ["tls-key", "p", None, "PEM private key for --tls-cert"],
+        ["client-ca", "C", None, "PEM CA: VPs must present a certificate from it naming their monitor"],
+        ["pidfile", "e", None, "write our process id here (see also twistd's own --pidfile)"],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["port"] = []
+        self["allow"] = set()
+
+    def opt_port(self, value: str) -> None:
+        """[ip:]port to listen on for VPs (repeatable; no ip: IPv4+IPv6 wildcards)"""
+        try:
+            parse_listen(value)
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
+        self["port"].append(value)
+
+    opt_P = opt_port
+
+    def opt_allow(self, value: str) -> None:
+        """group|other: group/other access to VP sockets (repeatable)"""
+        if value not in ("group", "other"):
+            raise usage.UsageError(f"--allow takes group or other, not '{value}'")
+        self["allow"].add(value)
+
+    def opt_sc_option(self, value: str) -> None:
+        """sc_remoted's -O: allowgroup or allowother (repeatable)"""
+        if value not in ("allowgroup", "allowother"):
+            raise usage.UsageError(f"-O takes allowgroup or allowother, not '{value}'")
+        self["allow"].add(value[5:])
+
+    opt_O = opt_sc_option
+
+    def postOptions(self) -> None:
+        if not self["port"]:
+            raise usage.UsageError("--port/-P is required")
+        if not self["socket-dir"]:
+            raise usage.UsageError("--socket-dir/-U is required")
+        if not os.path.isdir(self["socket-dir"]):
+            raise usage.UsageError(f"socket directory {self['socket-dir']} does not exist")
+        try:
+            z = float(self["zombie"])
+        except ValueError:
+            raise usage.UsageError(f"--zombie: '{self['zombie']}' is not a number") from None
+        if not 0 <= z <= 10800:
+            raise usage.UsageError("--zombie must be 0..10800 seconds")
+        self["zombie"] = z
+        if bool(self["tls-cert"]) != bool(self["tls-key"]):
+            raise usage.UsageError("--tls-cert and --tls-key go together")
+        if self["client-ca"] and not self["tls-cert"]:
+            raise usage.UsageError("--client-ca needs --tls-cert and --tls-key")
+        self["tls"] = None
+        if self["tls-cert"]:
+            try:
+                self["tls"] = ServerTLS(self["tls-cert"], self["tls-key"], self["client-ca"])
+            except TLSConfigError as e:
+                raise usage.UsageError(str(e)) from None
+
+
+def makeService(options: Options) -> RemotedService:
+    from twisted.internet import reactor
+    return RemotedService(
+        reactor, options["port"], options["socket-dir"], zombie_time=options["zombie"],
+        allow_group="group" in options["allow"], allow_other="other" in options["allow"],
+        tls=options["tls"], pidfile=options["pidfile"],
+        handshake_time=float(os.environ.get("IXP_REMOTED_HANDSHAKE_TIME", "30")))

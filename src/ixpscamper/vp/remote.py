@@ -1,0 +1,206 @@
+"""The VP's link to a controller: the remote protocol session and its channels.
+
+:class:`RemoteVP` holds the :class:`~ixpscamper.remote.session.VPSession`
+(which survives TCP connections, so a resume carries on where the link
+broke) and one :class:`~ixpscamper.vp.source.AttachedSource` per channel.
+:class:`RemoteProtocol` is the thin adapter a ``ClientService`` connects;
+:func:`retry_policy` is the reconnect schedule.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from typing import Callable
+
+from twisted.internet import protocol
+from twisted.logger import Logger
+
+from ixpscamper.remote.session import VPSession
+from ixpscamper.vp.source import AttachedSource, Backend, sanitize_name
+
+__all__ = ["RemoteVP", "RemoteProtocol", "RemoteFactory", "retry_policy"]
+
+log = Logger()
+
+
+def retry_policy(first: float = 1.0, cap: float = 60.0,
+                 rand: Callable[[], float] = random.random) -> Callable[[int], float]:
+    """Delay before reconnect attempt ``n`` (1-based, as ``ClientService`` counts).
+
+    The first retry comes within ``first`` seconds; each further one waits
+    up to twice as long, up to ``cap``.  "Equal jitter": half the delay is
+    fixed, half random, so VPs cut off together by a controller restart do
+    not come back together, and none waits less than half its step.
+    """
+    def policy(attempt: int) -> float:
+        step = min(cap, first * (2 ** min(max(attempt - 1, 0), 30)))
+        return step / 2 + rand() * step / 2
+    return policy
+
+
+def _guarded(method):
+    """A bug in one channel's handling is logged, not allowed to break the link."""
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        try:
+            return method(self, *args)
+        except Exception:
+            log.failure("{name} failed", name=method.__name__)
+    return wrapper
+
+
+class RemoteVP:
+    """The VP side of the remote protocol, over any number of connections.
+
+    Implements the ``VPEvents`` interface of :class:`VPSession`.
+    """
+
+    def __init__(self, clock, backend: Backend, monitor: str | None = None,
+                 dialect: str = "current", hostname: str | None = None,
+                 session_factory=VPSession) -> None:
+        self.clock = clock
+        self.backend = backend
+        self.monitor = monitor
+        self.dialect = dialect
+        self.hostname = hostname
+        self.session = session_factory(clock, self, name=monitor.encode("ascii") if monitor else None)
+        self.sources: dict[int, AttachedSource] = {}
+        self.channel_count = 0  # k of the list name: per process, never reset
+        self.current: RemoteProtocol | None = None
+        self.established_count = 0
+        self.rejections = 0
+        #: consecutive connections that ended before the session was up
+        self.unestablished_failures = 0
+
+    # -- transport side --------------------------------------------------------
+
+    def attach_transport(self, proto: "RemoteProtocol") -> None:
+        self.current = proto
+        self._was_established = False
+        self.session.connection_made(proto.write, proto.close_for)
+
+    def transport_lost(self, proto: "RemoteProtocol", reason: str) -> None:
+        if proto is not self.current:
+            return
+        self.current = None
+        if not self._was_established:
+            self.unestablished_failures += 1
+        self.session.connection_lost()
+
+    _was_established = False
+
+    # -- VPEvents ------------------------------------------------------------------
+
+    def established(self, master_id: bytes | None, resumed: bool) -> None:
+        self._was_established = True
+        self.unestablished_failures = 0
+        self.established_count += 1
+        mid = sanitize_name((master_id or b"").decode("ascii", "replace"))
+        if resumed:
+            log.info("resumed the session with the controller ({mid}); {n} channel(s) open",
+                     mid=mid, n=len(self.sources))
+        else:
+            log.info("new session with the controller, id {mid}", mid=mid)
+
+    @_guarded
+    def rejected(self) -> None:
+        self.rejections += 1
+        log.warn("the controller rejected the resume (MASTER_REJ): dropping {n} channel(s), "
+                 "starting a new session", n=len(self.sources))
+        sources = list(self.sources.values())
+        self.sources.clear()
+        for s in sources:
+            s.abandon()
+
+    @_guarded
+    def channel_opened(self, channel: int) -> None:
+        mid = (self.session.master_id or b"").decode("ascii", "replace")
+        k = self.channel_count
+        self.channel_count += 1
+
+        def write(data: bytes, ch=channel) -> None:
+            if ch in self.session.channels:
+                self.session.send_data(ch, data)
+
+        def finish(ch=channel) -> None:
+            self.sources.pop(ch, None)
+            if ch in self.session.channels:
+                self.session.send_fin(ch)
+
+        src = AttachedSource(self.backend, self.clock, write, finish, attached=True,
+                             list_name=f"{mid}_{k}", monitor=self.monitor, dialect=self.dialect,
+                             hostname=self.hostname, label=f"channel {channel}")
+        self.sources[channel] = src
+        log.debug("channel {ch} opened", ch=channel)
+
+    @_guarded
+    def channel_data(self, channel: int, data: bytes) -> None:
+        src = self.sources.get(channel)
+        if src is not None:
+            src.data_received(data)
+
+    @_guarded
+    def channel_closed(self, channel: int) -> None:
+        src = self.sources.get(channel)
+        if src is not None:
+            # like scamper 20211212: the user's EOF ends input, running
+            # tasks still finish and their results are still sent
+            src.eof()
+
+    def stop(self) -> None:
+        for s in list(self.sources.values()):
+            s.abandon()
+        self.sources.clear()
+
+
+class RemoteProtocol(protocol.Protocol):
+    """Adapter: one TCP (or TLS) connection to the controller."""
+
+    def __init__(self, vp: RemoteVP) -> None:
+        self.vp = vp
+        self._closed_reason: str | None = None
+
+    def connectionMade(self) -> None:
+        # the control protocol is request/response in small frames: Nagle
+        # plus delayed ACKs would add tens of ms to every command
+        nodelay = getattr(self.transport, "setTcpNoDelay", None)
+        if nodelay is not None:
+            try:
+                nodelay(True)
+            except OSError:
+                pass
+        peer = self.transport.getPeer()
+        log.info("connected to the controller at {host}:{port}",
+                 host=getattr(peer, "host", "?"), port=getattr(peer, "port", "?"))
+        self.vp.attach_transport(self)
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def close_for(self, reason: str) -> None:
+        """Called by the session: drop this connection and say why, once."""
+        self._closed_reason = reason
+        log.info("closing the connection to the controller: {reason}", reason=reason)
+        self.transport.abortConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self is self.vp.current:
+            self.vp.session.data_received(data)
+
+    def connectionLost(self, reason) -> None:
+        if self._closed_reason is None:
+            log.info("connection to the controller lost: {why}", why=reason.getErrorMessage())
+        self.vp.transport_lost(self, self._closed_reason or reason.getErrorMessage())
+
+
+class RemoteFactory(protocol.Factory):
+    noisy = False
+
+    def __init__(self, vp: RemoteVP) -> None:
+        self.vp = vp
+
+    def buildProtocol(self, addr) -> RemoteProtocol:
+        p = RemoteProtocol(self.vp)
+        p.factory = self
+        return p

@@ -1,0 +1,119 @@
+"""``ixp-warts2text`` and ``ixp-warts2json``: print warts files like scamper's tools.
+
+Usage: ``ixp-warts2text [FILE ...]`` (standard input when no FILE or ``-``).
+Every intact record before a fault is printed; then one line
+``PROG: FILE: offset N: reason`` goes to stderr and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from typing import Callable, Optional, Sequence
+
+from ixpscamper.warts.jsonfmt import render_json
+from ixpscamper.warts.reader import WartsError, iter_records, iter_text
+
+__all__ = ["main_text", "main_json", "run"]
+
+_USAGE = "usage: {prog} [FILE ...]   (reads standard input when no FILE or '-')\n"
+_CHUNK = 1 << 16
+
+
+def _json_lines(f):
+    for rec in iter_records(f):
+        s = render_json(rec)
+        if s:
+            yield s
+
+
+def _dump(prog: str, name: str, f, render: Callable, out) -> int:
+    buf: list[str] = []
+    size = 0
+    try:
+        for s in render(f):
+            buf.append(s)
+            size += len(s)
+            if size >= _CHUNK:
+                out.write("".join(buf).encode("utf-8", "surrogateescape"))
+                buf.clear()
+                size = 0
+    except WartsError as e:
+        out.write("".join(buf).encode("utf-8", "surrogateescape"))
+        out.flush()
+        sys.stderr.write(f"{prog}: {name}: offset {e.offset}: {e.reason}\n")
+        return 1
+    except OSError as e:
+        out.write("".join(buf).encode("utf-8", "surrogateescape"))
+        out.flush()
+        sys.stderr.write(f"{prog}: {name}: read error: {e.strerror or e}\n")
+        return 1
+    out.write("".join(buf).encode("utf-8", "surrogateescape"))
+    return 0
+
+
+def run(prog: str, render: Callable, argv: Sequence[str]) -> int:
+    """Render every record of each file in ``argv`` to stdout; return the exit status."""
+    if any(a in ("-h", "--help") for a in argv):
+        sys.stdout.write(_USAGE.format(prog=prog))
+        return 0
+    bad = [a for a in argv if a.startswith("-") and a != "-"]
+    if bad:
+        sys.stderr.write(f"{prog}: unknown option {bad[0]}\n" + _USAGE.format(prog=prog))
+        return 2
+    out = sys.stdout.buffer
+    for name in (list(argv) or ["-"]):
+        if name == "-":
+            rc = _dump(prog, name, sys.stdin.buffer, render, out)
+        else:
+            try:
+                f = open(name, "rb")
+            except OSError as e:
+                out.flush()
+                sys.stderr.write(f"{prog}: {name}: {e.strerror or e}\n")
+                return 1
+            with f:
+                rc = _dump(prog, name, f, render, out)
+        if rc:
+            return rc
+    out.flush()
+    return 0
+
+
+def _main(prog: str, render: Callable, argv: Optional[Sequence[str]]) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    # records are acyclic and short-lived: collecting them in every young
+    # generation pass only costs time in this short-lived process
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        return run(prog, render, argv)
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly, and keep the
+        # interpreter's final flush from complaining about stdout
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 141
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug of ours: still one line, never a traceback
+        sys.stderr.write(f"{prog}: internal error: {type(e).__name__}: {e}\n")
+        return 2
+
+
+def main_text(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``ixp-warts2text``."""
+    return _main("ixp-warts2text", iter_text, argv)
+
+
+def main_json(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``ixp-warts2json``."""
+    return _main("ixp-warts2json", _json_lines, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main_text())

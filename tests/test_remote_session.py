@@ -1,0 +1,456 @@
+"""Sans-IO tests of the reliability state machine (ixpscamper.remote.session),
+both roles wired back to back over an in-memory wire, time from task.Clock."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet.task import Clock
+
+from ixpscamper.remote.frames import (
+    Ack, ChannelNew, FrameDecoder, Keepalive, MasterNew, MasterRes, decode_control, encode_frame,
+)
+from ixpscamper.remote.session import ControllerCore, VPSession, seq_diff
+
+
+class VPApp:
+    def __init__(self):
+        self.events = []
+        self.data: dict[int, bytearray] = {}
+
+    def established(self, master_id, resumed):
+        self.events.append(("established", master_id, resumed))
+
+    def rejected(self):
+        self.events.append(("rejected",))
+
+    def channel_opened(self, ch):
+        self.events.append(("opened", ch))
+        self.data[ch] = bytearray()
+
+    def channel_data(self, ch, data):
+        self.data[ch] += data
+
+    def channel_closed(self, ch):
+        self.events.append(("closed", ch))
+
+
+class CtrlApp:
+    def __init__(self):
+        self.events = []
+        self.data: dict[int, bytearray] = {}
+
+    def vp_new(self, s):
+        self.events.append(("new", s.label))
+
+    def vp_resumed(self, s):
+        self.events.append(("resumed", s.label))
+
+    def vp_detached(self, s, reason):
+        self.events.append(("detached", reason))
+
+    def vp_gone(self, s, reason):
+        self.events.append(("gone", reason))
+
+    def channel_data(self, s, ch, data):
+        self.data.setdefault(ch, bytearray()).extend(data)
+
+    def channel_fin(self, s, ch):
+        self.events.append(("fin", ch))
+
+
+class Wire:
+    """A TCP connection between a VPSession and a ControllerCore, delivered
+    only when pumped; cut() loses whatever is still in flight."""
+
+    def __init__(self, core, vp, peer="127.0.0.1:40000"):
+        self.vp = vp
+        self.open = True
+        self.frozen = False
+        self.to_ctrl: list[bytes] = []
+        self.to_vp: list[bytes] = []
+        self.closes: list[tuple[str, str]] = []
+        vp._test_wire = self
+        self.conn = core.connection(peer, self._ctrl_write, self._ctrl_close)
+        vp.connection_made(self._vp_write, self._vp_close)
+
+    def _ctrl_write(self, b):
+        assert self.open
+        self.to_vp.append(b)
+
+    def _vp_write(self, b):
+        assert self.open
+        self.to_ctrl.append(b)
+
+    def _ctrl_close(self, reason):
+        self.closes.append(("ctrl", reason))
+        if not self.frozen:
+            # like loseConnection: what was written before the close arrives
+            pending, self.to_vp = self.to_vp, []
+            for b in pending:
+                if self.open and getattr(self.vp, "_test_wire", None) is self:
+                    self.vp.data_received(b)
+        self.cut()
+
+    def _vp_close(self, reason):
+        self.closes.append(("vp", reason))
+        self.cut()
+
+    def cut(self):
+        if not self.open:
+            return
+        self.open = False
+        self.to_ctrl.clear()
+        self.to_vp.clear()
+        self.conn.connection_lost()
+        if getattr(self.vp, "_test_wire", None) is self:
+            self.vp.connection_lost()
+
+    def pump(self):
+        while self.open and not self.frozen and (self.to_ctrl or self.to_vp):
+            if self.to_ctrl:
+                self.conn.data_received(self.to_ctrl.pop(0))
+            elif self.to_vp:
+                self.vp.data_received(self.to_vp.pop(0))
+
+
+def setup(zombie=900.0, name=b"mon1"):
+    clock = Clock()
+    capp, vapp = CtrlApp(), VPApp()
+    core = ControllerCore(clock, capp, zombie_time=zombie)
+    vp = VPSession(clock, vapp, name=name, magic=b"M" * 8)
+    w = Wire(core, vp)
+    w.pump()
+    return clock, core, capp, vp, vapp, w
+
+
+def advance(clock, wire, seconds, step=1.0):
+    t = 0.0
+    while t < seconds:
+        clock.advance(step)
+        wire.pump()
+        t += step
+
+
+def test_new_session_and_channel_traffic():
+    clock, core, capp, vp, vapp, w = setup()
+    assert vapp.events == [("established", b"127.0.0.1:40000", False)]
+    assert capp.events == [("new", "mon1-127.0.0.1:40000")]
+    sess = core.sessions[b"M" * 8]
+    ch = sess.open_channel()
+    w.pump()
+    assert ch == 1 and vapp.events[-1] == ("opened", 1)
+    vp.send_data(1, b"MORE\n" + b"x" * 20000)  # more than one VP chunk
+    sess.channel_write(1, b"ping -c 1 127.0.0.1\n")
+    w.pump()
+    assert bytes(capp.data[1]) == b"MORE\n" + b"x" * 20000
+    assert bytes(vapp.data[1]) == b"ping -c 1 127.0.0.1\n"
+    assert not sess.unacked and not vp.unacked
+    assert vp.snd_nxt == sess.rcv_nxt == 3 and sess.snd_nxt == vp.rcv_nxt == 2
+    sess.channel_close(1)
+    w.pump()
+    assert ("closed", 1) in vapp.events
+    vp.send_data(1, b"late results\n")  # the VP keeps sending after our FIN
+    vp.send_fin(1)
+    w.pump()
+    assert capp.data[1].endswith(b"late results\n") and capp.events[-1] == ("fin", 1)
+    assert sess.channels == {} and vp.channels == set()
+
+
+def test_wire_bytes_match_scamper():
+    clock = Clock()
+    core = ControllerCore(clock, CtrlApp())
+    out = []
+    conn = core.connection("127.0.0.1:46708", out.append, lambda r: None)
+    conn.data_received(bytes.fromhex("00000000000000000012000821aea60a30ee83040774657374767000"))
+    assert out == [bytes.fromhex("00000000000000000012" "0110" "3132372e302e302e313a343637303800")]
+    sess = conn.session
+    sess.open_channel()
+    assert out[-1] == bytes.fromhex("00000000000000000005" "0200000001")
+    conn.data_received(bytes.fromhex("00000000000000000005" "0500000000"))  # VP acks seq 0
+    conn.data_received(bytes.fromhex("00000000000000010005" "4d4f52450a"))  # MORE
+    assert out[-1] == bytes.fromhex("00000001000000000005" "0500000000")  # our ACK, hdr seq = snd_nxt 1
+
+
+def test_keepalives_flow_and_idle_link_survives():
+    clock, core, capp, vp, vapp, w = setup()
+    sent = []
+    orig = w._vp_write
+
+    def spy(b):
+        sent.append(b)
+        orig(b)
+    vp._write = spy
+    advance(clock, w, 300)
+    assert w.open and vp.established
+    kas = [decode_control(f.payload) for b in sent for f in FrameDecoder().feed(b)]
+    assert kas and all(k == Keepalive() for k in kas)
+    assert 9 <= len(kas) <= 10  # one per 30 s
+
+
+def test_dead_peer_detected_after_60s_and_zombie():
+    clock, core, capp, vp, vapp, w = setup()
+    w.frozen = True
+    clock.advance(59)
+    assert w.open
+    clock.advance(1.5)
+    assert not w.open
+    reasons = [r for _, r in w.closes if r] + [e[1] for e in capp.events if e[0] == "detached"]
+    assert any("nothing received for 60" in r for r in reasons)
+    assert capp.events[-1][0] == "detached"
+    assert vp.has_session and not vp.established
+
+
+def test_slowloris_closed_after_30s():
+    clock = Clock()
+    capp = CtrlApp()
+    core = ControllerCore(clock, capp)
+    closed = []
+    conn = core.connection("10.0.0.1:1", lambda b: None, closed.append)
+    conn.data_received(b"\x00\x00")
+    clock.advance(29.9)
+    assert not closed
+    clock.advance(0.2)
+    assert closed == ["no MASTER_NEW/MASTER_RES within 30 s"]
+    assert capp.events == []
+
+
+def test_resume_replays_exactly_once_in_order():
+    clock, core, capp, vp, vapp, w = setup()
+    sess = core.sessions[b"M" * 8]
+    ch = sess.open_channel()
+    w.pump()
+    vp.send_data(ch, b"a1")
+    sess.channel_write(ch, b"c1")
+    w.pump()
+    # in flight, lost by the cut
+    vp.send_data(ch, b"a2")
+    sess.channel_write(ch, b"c2")
+    w.cut()
+    assert capp.events[-1][0] == "detached"
+    # queued while disconnected
+    vp.send_data(ch, b"a3")
+    sess.channel_write(ch, b"c3")
+    ch2 = sess.open_channel()  # a user who connects during the outage
+    clock.advance(100)
+    w2 = Wire(core, vp, peer="127.0.0.1:40001")
+    w2.pump()
+    assert vapp.events[-2:] == [("established", b"127.0.0.1:40000", True), ("opened", ch2)]
+    assert capp.events[-1] == ("resumed", "mon1-127.0.0.1:40000")
+    assert bytes(capp.data[ch]) == b"a1a2a3"
+    assert bytes(vapp.data[ch]) == b"c1c2c3"
+    assert not sess.unacked and not vp.unacked
+
+
+def test_resume_after_ack_lost():
+    """The controller got the data but its ACK was lost: the resume must not
+    deliver the data twice."""
+    clock, core, capp, vp, vapp, w = setup()
+    sess = core.sessions[b"M" * 8]
+    ch = sess.open_channel()
+    w.pump()
+    vp.send_data(ch, b"once")
+    w.conn.data_received(w.to_ctrl.pop(0))  # delivered; the ACK sits in to_vp
+    w.cut()
+    assert len(vp.unacked) == 1
+    w2 = Wire(core, vp, peer="127.0.0.1:40001")
+    w2.pump()
+    assert bytes(capp.data[ch]) == b"once" and not vp.unacked
+
+
+def test_resume_after_zombie_time_is_rejected_then_new_session():
+    clock, core, capp, vp, vapp, w = setup(zombie=900)
+    sess = core.sessions[b"M" * 8]
+    sess.open_channel()
+    w.pump()
+    w.cut()
+    clock.advance(899)
+    assert core.sessions
+    clock.advance(2)
+    assert not core.sessions and capp.events[-1][0] == "gone"
+    old_magic = vp.magic
+    w2 = Wire(core, vp, peer="127.0.0.1:40002")
+    w2.pump()
+    assert ("rejected",) in vapp.events and not w2.open
+    assert any("MASTER_RES refused: unknown magic" in (r or "") for _, r in w2.closes)
+    assert not vp.has_session and vp.snd_nxt == 0 and not vp.channels and vp.magic != old_magic
+    w3 = Wire(core, vp, peer="127.0.0.1:40003")
+    w3.pump()
+    assert vapp.events[-1] == ("established", b"127.0.0.1:40003", False)
+    assert core.sessions[vp.magic].label == "mon1-127.0.0.1:40003"
+
+
+def test_zombie_zero_frees_at_once():
+    clock, core, capp, vp, vapp, w = setup(zombie=0)
+    w.cut()
+    assert not core.sessions and capp.events[-1][0] == "gone"
+
+
+@pytest.mark.parametrize("start", [2**32 - 3, 2**31 - 2, 2**32 - 1])
+def test_sequence_wraparound_with_resume(start):
+    clock, core, capp, vp, vapp, w = setup()
+    sess = core.sessions[b"M" * 8]
+    for a, b in ((vp, sess), (sess, vp)):
+        a.snd_nxt = b.rcv_nxt = start
+    ch = sess.open_channel()
+    w.pump()
+    for i in range(3):
+        vp.send_data(ch, b"v%d," % i)
+        sess.channel_write(ch, b"c%d," % i)
+    w.pump()
+    vp.send_data(ch, b"lost-in-flight,")
+    w.cut()
+    vp.send_data(ch, b"queued")
+    w2 = Wire(core, vp, peer="127.0.0.1:40009")
+    w2.pump()
+    assert bytes(capp.data[ch]) == b"v0,v1,v2,lost-in-flight,queued"
+    assert bytes(vapp.data[ch]) == b"c0,c1,c2,"
+    assert vp.snd_nxt == sess.rcv_nxt == (start + 5) % 2**32
+    assert vp.snd_nxt < 10 or start == 2**31 - 2
+
+
+def test_seq_diff():
+    assert seq_diff(0, 2**32 - 1) == 1
+    assert seq_diff(2**32 - 1, 0) == -1
+    assert seq_diff(5, 5) == 0
+
+
+def test_master_new_with_held_magic_replaces_state():
+    clock, core, capp, vp, vapp, w = setup()
+    old = core.sessions[b"M" * 8]
+    old.open_channel()
+    w.pump()
+    vp2 = VPSession(clock, VPApp(), name=b"mon1", magic=b"M" * 8)
+    w2 = Wire(core, vp2, peer="127.0.0.1:40100")
+    w2.pump()
+    assert old.gone and not w.open
+    assert ("gone", "replaced by a MASTER_NEW with the same magic") in capp.events
+    assert core.sessions[b"M" * 8].label == "mon1-127.0.0.1:40100" and vp2.established
+
+
+def _raw_session(core):
+    out, closed = [], []
+    conn = core.connection("127.0.0.1:7", out.append, closed.append)
+    conn.data_received(encode_frame(0, 0, MasterNew(b"Z" * 8, b"x").encode()))
+    return conn, out, closed
+
+
+@pytest.mark.parametrize("frame,why", [
+    (encode_frame(5, 1, b"x"), "frame seq 5, expected 0"),
+    (encode_frame(0, 0, Ack(0).encode()), "nothing outstanding"),
+    (encode_frame(0, 0, ChannelNew(3).encode()), "CHANNEL_NEW from a VP"),
+    (encode_frame(0, 0, b"\x63"), "unknown control message type 99"),
+    (encode_frame(0, 0, MasterRes(b"Z" * 8, 0, 0, 0).encode()), "unexpected MasterRes"),
+    (struct.pack(">IIH", 0, 0, 0), "zero-length"),
+])
+def test_protocol_errors_close_only_that_connection(frame, why):
+    clock = Clock()
+    capp = CtrlApp()
+    core = ControllerCore(clock, capp)
+    other, oout, oclosed = _raw_session(core)  # noqa: F841  (a bystander)
+    other_magic = next(iter(core.sessions))
+    core.sessions[other_magic].magic = b"other"
+    core.sessions[b"other"] = core.sessions.pop(other_magic)
+    conn, out, closed = _raw_session(core)
+    conn.data_received(frame)
+    # an established VP: the reason comes as the vp_detached event
+    assert closed == [None] and capp.events[-1] == ("detached", "protocol error: " + capp.events[-1][1][16:])
+    assert why in capp.events[-1][1]
+    assert not oclosed and not other.closed
+
+
+def test_ack_must_name_oldest():
+    clock = Clock()
+    capp = CtrlApp()
+    core = ControllerCore(clock, capp)
+    conn, out, closed = _raw_session(core)
+    conn.session.open_channel()
+    conn.session.open_channel()
+    conn.data_received(encode_frame(0, 0, Ack(1).encode()))
+    assert closed == [None] and "does not name the oldest unacked seq 0" in capp.events[-1][1]
+
+
+def test_unknown_channel_data_is_acked_and_discarded():
+    clock = Clock()
+    capp = CtrlApp()
+    core = ControllerCore(clock, capp)
+    conn, out, closed = _raw_session(core)
+    conn.data_received(encode_frame(0, 77, b"junk"))
+    assert not closed and capp.data == {}
+    assert out[-1] == encode_frame(0, 0, Ack(0).encode())
+
+
+@pytest.mark.parametrize("res,ok", [
+    ((0, 0, 0), True),          # nothing in flight
+    ((1, 0, 0), False),         # VP expects a seq we never sent
+    ((0, 0, 5), True),          # VP sent 5 we never got: our rcv_nxt 0 within [0, 5]
+    ((0, 1, 5), False),         # VP dropped seq 0 which we never got
+])
+def test_resume_checks(res, ok):
+    clock = Clock()
+    capp = CtrlApp()
+    core = ControllerCore(clock, capp)
+    conn, out, closed = _raw_session(core)
+    conn.connection_lost()
+    out2, closed2 = [], []
+    c2 = core.connection("127.0.0.1:8", out2.append, closed2.append)
+    c2.data_received(encode_frame(0, 0, MasterRes(b"Z" * 8, *res).encode()))
+    reply = decode_control(FrameDecoder().feed(out2[0])[0].payload)
+    assert type(reply).__name__ == ("MasterOk" if ok else "MasterRej")
+    assert bool(closed2) != ok
+
+
+# ---- property: any interleaving of traffic, cuts and time -------------------
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("vp"), st.binary(min_size=1, max_size=50)),
+    st.tuples(st.just("ctrl"), st.binary(min_size=1, max_size=50)),
+    st.tuples(st.just("pump"), st.integers(0, 5)),
+    st.tuples(st.just("cut"), st.none()),
+    st.tuples(st.just("reconnect"), st.none()),
+    st.tuples(st.just("wait"), st.integers(1, 120)),
+), max_size=40)
+
+
+@given(ops, st.sampled_from([0, 2**32 - 4]))
+@settings(max_examples=150, deadline=None)
+def test_exactly_once_in_order_under_faults(script, start):
+    clock, core, capp, vp, vapp, w = setup(zombie=10_000)
+    sess = core.sessions[b"M" * 8]
+    for a, b in ((vp, sess), (sess, vp)):
+        a.snd_nxt = b.rcv_nxt = start
+    ch = sess.open_channel()
+    w.pump()
+    sent_vp, sent_c = bytearray(), bytearray()
+    port = 40000
+    for op, arg in script:
+        if op == "vp":
+            vp.send_data(ch, arg)
+            sent_vp += arg
+        elif op == "ctrl":
+            sess.channel_write(ch, arg)
+            sent_c += arg
+        elif op == "pump":
+            for _ in range(arg):  # partial delivery
+                if w.open and w.to_ctrl:
+                    w.conn.data_received(w.to_ctrl.pop(0))
+                if w.open and w.to_vp:
+                    vp.data_received(w.to_vp.pop(0))
+        elif op == "cut":
+            w.cut()
+        elif op == "reconnect":
+            w.cut()
+            port += 1
+            w = Wire(core, vp, peer=f"127.0.0.1:{port}")
+        elif op == "wait":
+            clock.advance(arg)
+    w.cut()
+    w = Wire(core, vp, peer="127.0.0.1:50000")
+    w.pump()
+    assert vp.established, w.closes
+    assert bytes(capp.data.get(ch, b"")) == bytes(sent_vp)
+    assert bytes(vapp.data.get(ch, b"")) == bytes(sent_c)
+    assert not vp.unacked and not sess.unacked
