@@ -144,6 +144,10 @@ class StubVP:
         s = socket.create_connection(self.addr, timeout=5)
         if self.tls is not None:
             s = self.tls.wrap_socket(s, server_hostname=self.server_hostname)
+            # read here, in the connecting thread: asking another thread's
+            # SSL object mid-read (TLS 1.3 tickets) can see it "in init"
+            self.tls_version = s.version()
+            self.peer_cert = s.getpeercert()
         s.setblocking(True)
         self.sock = s
         self.connects += 1

@@ -224,6 +224,9 @@ def test_cli_bad_prefix(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_demo_missing_gives_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "ixpscamper.demo", None)
+    import ixpscamper
+    # another test may have imported the real module: hide the attribute too
+    monkeypatch.delattr(ixpscamper, "demo", raising=False)
     assert labmod.main(["demo"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ixpscamper.demo" in err

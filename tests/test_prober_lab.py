@@ -9,6 +9,7 @@ reply types (RTTs only within a loose bound: the lab has no delay emulation).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import subprocess
@@ -289,3 +290,170 @@ def test_loop_and_hoplimit(lab, tmp_path):
     assert loop["stop_reason"] == "LOOP" and addrs(loop) == ["192.0.2.1", "198.18.1.2", "192.0.2.1"]
     assert o[("trace", "udp-paris", DST, None)]["stop_reason"] == "HOPLIMIT"
     assert_same(ours, theirs)
+
+
+# -- trace -p (payload) and -G 2 (last-ditch) -------------------------------------
+
+SNIFF = r"""
+import select, socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))  # every interface
+print("ready", flush=True)
+while True:
+    r, _, _ = select.select([s, sys.stdin], [], [])
+    if sys.stdin in r:
+        break
+    frame, addr = s.recvfrom(65535)
+    if addr[2] == socket.PACKET_OUTGOING:
+        continue
+    print(frame[14:].hex(), flush=True)
+"""
+
+
+def sniff_probes(lab, run):
+    """The probes (IP packets from the collector) that reach dst while ``run()`` runs."""
+    proc = lab.popen("dst", [sys.executable, "-c", SNIFF], stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        result = run()
+    finally:
+        out = proc.communicate("", timeout=10)[0]
+    probes = []
+    for line in out.split():
+        pkt = bytes.fromhex(line)
+        if pkt[0] >> 4 == 4 and pkt[12:16] == bytes([192, 0, 2, 10]) and pkt[9] in (1, 17):
+            probes.append((4, pkt[9], pkt[20:]))
+        elif pkt[0] >> 4 == 6 and pkt[8:24] == bytes.fromhex("20010db8000100000000000000000010") \
+                and pkt[6] in (17, 58):
+            probes.append((6, pkt[6], pkt[40:]))
+    return result, probes
+
+
+def payload_view(probes) -> list[tuple]:
+    """What of each probe's payload both tools must agree on: all of it, except
+    the two bytes the paris methods steer the checksum with (known by the
+    first payload bytes here differing from the -p value)."""
+    view = []
+    for fam, proto, l4 in probes:
+        if proto in (1, 58) and l4[0] not in (8, 128):
+            continue  # not an echo request
+        body = l4[8:]
+        view.append((fam, proto, len(body), body[2:], body[:2] if body[:2] == b"\x0b\xad" else b""))
+    return sorted(view)
+
+
+def test_trace_payload(lab, tmp_path):
+    cmds = [f"trace -p 0badcafe {DST}", f"trace -P udp -p 0badcafe {DST}",
+            f"trace -P icmp -p 0badcafe00 {DST}", f"trace -P icmp-paris -p 0badcafe {DST6}",
+            f"trace -P udp -p 0bad {DST6}"]
+    (ours, _), sent_ours = sniff_probes(lab, lambda: run_ours(lab, tmp_path, cmds))
+    theirs, sent_theirs = sniff_probes(lab, lambda: run_scamper(lab, tmp_path, cmds))
+    assert_same(ours, theirs)
+    sizes = {(r["method"], r["dst"]): r["probe_size"] for r in ours}
+    assert sizes == {("udp-paris", DST): 32, ("udp", DST): 32, ("icmp-echo", DST): 33,
+                     ("icmp-echo-paris", DST6): 52, ("udp", DST6): 50}
+    for r in ours:
+        assert r["stop_reason"] == "COMPLETED" and all(h["icmp_q_ipl"] == r["probe_size"]
+                                                       for h in r["hops"] if "icmp_q_ipl" in h)
+    view = payload_view(sent_ours)
+    assert len(view) == 5 and view == payload_view(sent_theirs)
+    assert (4, 17, 4, b"\xca\xfe", b"\x0b\xad") in view  # -P udp: the payload as given
+
+
+LASTDITCH = [f"trace -f 2 -w 1 -q 1 -g 1 -G 2 {DST}", f"trace -w 1 -q 1 -g 1 -G 2 -P icmp -r 192.0.2.2 {DST}",
+             f"trace -w 1 -q 1 -g 1 -G 2 -P udp {DST6}", f"trace -w 1 -q 1 -g 1 -G 2 -P tcp {DST}",
+             "trace -w 1 -q 1 -g 1 -G 2 198.18.9.9"]  # t1 has no route, and it is muted
+# -N (parallel mode) on the same silent path: outstanding TTLs are finished
+# (and re-probed) after the destination answers; the gap counts from TTL 1
+SQUERIES = [f"trace -N 3 -w 1 -P icmp-paris {DST}", f"trace -N 2 -w 1 -q 1 -g 2 -P icmp {DST6}",
+            "trace -N 4 -w 1 -q 1 -g 4 -P udp 198.18.9.9"]
+
+
+def lastditch_of(path: Path) -> dict[tuple, list[tuple]]:
+    """Each trace's last-ditch replies, read with our reader (sc_wartsdump does
+    not show them for a trace without hops).  Hop flag 0x02 (dltxts) is left
+    out: scamper sets it only when its datalink socket happens to report the
+    outgoing probe after the reply was handled."""
+    from ixpscamper.warts import iter_records
+    from ixpscamper.warts.records import Trace
+    with open(path, "rb") as f:
+        return {(str(t.dst), str(t.rtr), t.method): [
+            (h.probe_ttl, str(h.addr), h.probe_id, h.flags & ~0x02, h.icmp_type, h.icmp_code, h.tcp_flags,
+             h.reply_size, h.probe_size) for h in (t.lastditch or [])]
+            for t in iter_records(f) if isinstance(t, Trace)}
+
+
+def test_trace_lastditch_and_squeries(lab, tmp_path):
+    # t1 and t2 stay silent when a TTL expires (their per-destination ICMP
+    # rate limit set far beyond the first token), so only rA/rB answer and the
+    # gap limit is reached; the destination still answers TTL 255
+    mute = ["net.ipv4.icmp_ratelimit=1000000", "net.ipv6.icmp.ratelimit=1000000"]
+    for r in ("t1", "t2"):
+        lab.run(r, ["sysctl", "-q", "-w", *mute])
+    try:
+        ours, _ = run_ours(lab, tmp_path, LASTDITCH + SQUERIES)
+        ours_file = run_ours.last
+        theirs = run_scamper(lab, tmp_path, LASTDITCH + SQUERIES)
+        theirs_file = run_scamper.last
+    finally:
+        for r in ("t1", "t2"):
+            lab.run(r, ["sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"])
+    assert_same(ours, theirs)
+    assert {key(r): r["probe_count"] for r in ours} == {key(r): r["probe_count"] for r in theirs}
+    par_keys = {("trace", "icmp-echo-paris", DST, None), ("trace", "icmp-echo", DST6, None),
+                ("trace", "udp", "198.18.9.9", None)}
+    par = {r["dst"]: r for r in ours if key(r) in par_keys}
+    assert (par[DST]["stop_reason"], par[DST]["probe_count"], addrs(par[DST])) == \
+        ("COMPLETED", 4, ["192.0.2.1", DST])  # TTL 2 tried twice, after the end
+    assert (par["198.18.9.9"]["stop_reason"], par["198.18.9.9"]["hop_count"]) == ("GAPLIMIT", 5)
+    ours = [r for r in ours if r not in par.values()]
+    assert len(ours) == len(LASTDITCH)
+    assert all(r["stop_reason"] == "GAPLIMIT" for r in ours), [trace_shape(r) for r in ours]
+    ld = lastditch_of(ours_file)
+    assert ld == lastditch_of(theirs_file)
+    # keys: (dst, rtr, warts trace type: 1 icmp, 2 udp, 3 tcp, 5 udp-paris)
+    assert [x[:2] for x in ld[(DST, "None", 5)]] == [(255, DST)]  # no hops, a reply at TTL 255
+    assert ld[(DST, "None", 5)][0][4:6] == (3, 3) and ld[(DST, "None", 3)][0][6] == 0x14
+    assert ld[(DST, "192.0.2.2", 1)][0][3:6] == (0x11, 0, 0)  # from the ICMP socket, not the datalink
+    assert ld[(DST6, "None", 2)][0][4:6] == (1, 4) and ld[("198.18.9.9", "None", 5)] == []
+    # sc_wartsdump shows every header field and the last-ditch hops (of traces with hops)
+    a, b = dump_traces(ours_file), dump_traces(theirs_file)
+    assert a == b, "\n".join(difflib.unified_diff(sum(a, []), sum(b, []), "ours", "scamper", lineterm=""))
+
+
+def dump_traces(path: Path) -> list[list[str]]:
+    """sc_wartsdump's traces (as in dump()), in a fixed order: the tools finish them differently."""
+    traces: list[list[str]] = []
+    for line in dump(path):
+        if line.startswith("traceroute from"):
+            traces.append([])
+        if traces and not line.startswith(("cycle stop", " list", " cycle", " start")):
+            m = re.match(r" flags: 0x([0-9a-f]{2})", line)
+            if m and any(x.startswith("hop ") for x in traces[-1]):
+                line = f" hop flags: 0x{int(m[1], 16) & ~0x02:02x}"  # without dltxts, as in lastditch_of
+            traces[-1].append(line)
+    return sorted(traces)
+
+
+def test_trace_const_payload(lab, tmp_path):
+    # all via a router: scamper times every trace on the datalink once one
+    # trace (-r) has it open, so mixing them would make the hop flags differ
+    cmds = [f"trace -O const-payload -r 192.0.2.1 {DST}",
+            f"trace -O const-payload -p 0badcafe -r 192.0.2.2 {DST}",
+            f"trace -O const-payload -P icmp-paris -r 192.0.2.1 {DST}"]
+    (ours, _), sent_ours = sniff_probes(lab, lambda: run_ours(lab, tmp_path, cmds))
+    ours_file = run_ours.last
+    theirs, sent_theirs = sniff_probes(lab, lambda: run_scamper(lab, tmp_path, cmds))
+    assert_same(ours, theirs)
+    assert all(r["stop_reason"] == "COMPLETED" for r in ours)
+    a, b = dump_traces(ours_file), dump_traces(run_scamper.last)
+    assert a == b, "\n".join(difflib.unified_diff(sum(a, []), sum(b, []), "ours", "scamper", lineterm=""))
+    assert sum(" flags: 0x40 ( const-payload )" in t for t in a) == 2
+    assert payload_view(sent_ours) == payload_view(sent_theirs)
+    # udp-paris: the payload is sent untouched (zeros or -p), not steered
+    assert {(len(l4), l4[8:]) for _, proto, l4 in sent_ours if proto == 17} == \
+        {(24, bytes(16)), (12, bytes.fromhex("0badcafe"))}
+    # IPv6: scamper 20211212 leaves the flow label to the kernel and matches no
+    # reply (ends on the gap limit); ours sets flow label = probe id + 1 and completes
+    (six,), _ = run_ours(lab, tmp_path, [f"trace -O const-payload {DST6}"])
+    assert six["stop_reason"] == "COMPLETED" and addrs(six) == VIA_RA6

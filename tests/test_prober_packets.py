@@ -83,6 +83,22 @@ def test_paris_icmp_checksum_constant(sd, ident, seq, want):
     assert struct.unpack("!H", msg[2:4])[0] == want
 
 
+@settings(max_examples=100, deadline=None)
+@given(addrs, ports, st.integers(1, 0xFFFE), st.binary(min_size=2, max_size=40))
+def test_paris_payloads_keep_user_bytes_after_the_first_two(sd, port, want, data):
+    # trace -p: the paris methods overwrite only the first two payload bytes
+    src, dst = sd
+    payload = P.paris_udp_payload(src, dst, port, 33435, len(data), want, data)
+    assert payload[2:] == data[2:] and len(payload) == len(data)
+    seg = P.udp_segment(src, dst, port, 33435, payload)
+    assert struct.unpack("!H", seg[6:8])[0] == want and _l4_sum_ok(src, dst, P.PROTO_UDP, seg)
+    payload = P.paris_icmp_payload(src, dst, port, 7, len(data), want, data)
+    assert payload[2:] == data[2:]
+    assert struct.unpack("!H", P.icmp_echo(src, dst, port, 7, payload)[2:4])[0] == want
+    with pytest.raises(P.PacketError):
+        P.paris_udp_payload(src, dst, port, 33435, len(data) + 1, want, data)
+
+
 def test_paris_needs_two_bytes():
     with pytest.raises(P.PacketError):
         P.paris_udp_payload(S4, D4, 1, 2, 1, 5)

@@ -37,10 +37,10 @@ def test_register_socket_name_mode_and_echo(daemon):
         path = vp_socket(daemon)
         lport = vp.sock.getsockname()[1]
         assert os.path.basename(path) == f"stub-127.0.0.1:{lport}"
+        u = User(path)
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
         wait_for(lambda: vp.log, 5, "MASTER_ID")
         assert vp.log[0] == ("established", f"127.0.0.1:{lport}".encode(), False)
-        u = User(path)
         assert u.read_until(5) == b"MORE\n"
         u.send(b"ping -c 1 127.0.0.1\n")
         assert u.read_until(25) == b"MORE\nping -c 1 127.0.0.1\n"
@@ -181,7 +181,9 @@ def test_socket_modes(tmp_path, allow, mode):
     d = Daemon(tmp_path, *allow)
     vp = StubVP(d.port).start()
     try:
-        assert stat.S_IMODE(os.stat(vp_socket(d)).st_mode) == mode
+        path = vp_socket(d)
+        User(path).close()  # listening: the mode is final (bind, chmod, listen)
+        assert stat.S_IMODE(os.stat(path).st_mode) == mode
     finally:
         vp.stop()
         d.stop()
@@ -354,3 +356,29 @@ def test_port_in_use_is_one_line_error(tmp_path):
     assert r.returncode != 0 and "Traceback" not in out
     assert "ixp-remoted: cannot listen on 127.0.0.1 port " in out
     assert "Address already in use" in out
+
+
+def test_user_who_does_not_read_is_dropped_alone(tmp_path):
+    d = Daemon(tmp_path, env={"IXP_REMOTED_USER_BACKLOG": "1000000"})
+    vp = StubVP(d.port).start()
+    try:
+        path = vp_socket(d)
+        lazy, busy = User(path), User(path)
+        busy.read_until(5)
+        blob = b"y" * 4_000_000  # echoed back to a user who never reads
+        try:
+            lazy.send(blob)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # dropped while still sending
+        wait_for(lambda: "is not reading" in d.logtext(), 15, "the drop")
+        try:
+            assert lazy.wait_eof(10)
+        except ConnectionResetError:
+            pass  # aborted: a reset is the expected end too
+        busy.send(b"still served\n")
+        assert busy.read_until(18) == b"MORE\nstill served\n"
+        assert d.proc.poll() is None
+        wait_for(lambda: len(vp.session.channels) == 1, 5, "the lazy channel to end")
+    finally:
+        vp.stop()
+        d.stop()

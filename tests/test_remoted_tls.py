@@ -79,7 +79,7 @@ def test_tls_from_first_byte_and_plaintext_refused(tmp_path, pki):
     vp = StubVP(d.port, name=b"tlsvp", tls=client_ctx(pki), server_hostname="localhost").start()
     try:
         name = wait_for(lambda: [n for n in d.sockets() if n.startswith("tlsvp-")], 10, "registration")[0]
-        assert vp.sock.version() in ("TLSv1.2", "TLSv1.3")
+        assert vp.tls_version in ("TLSv1.2", "TLSv1.3")
         u = User(os.path.join(d.sockdir, name))
         u.send(b"over tls\n")
         assert u.read_until(14) == b"MORE\nover tls\n"
@@ -155,14 +155,14 @@ def test_sighup_reloads_certificate_without_dropping_sessions(tmp_path, pki):
         name = wait_for(lambda: d.sockets(), 10, "registration")[0]
         u = User(os.path.join(d.sockdir, name))
         u.read_until(5)
-        first = vp.sock.getpeercert()["serialNumber"]
+        first = vp.peer_cert["serialNumber"]
         ca = (x509.load_pem_x509_certificate((pki / "ca.pem").read_bytes()),
               serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None))
         make_cert(pki / "server", "localhost", issuer=ca, san=["localhost"])
         d.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "TLS certificate and key reloaded" in d.logtext(), 10, "reload")
         vp2 = StubVP(d.port, name=b"hup2", tls=client_ctx(pki), server_hostname="localhost").start()
-        assert vp2.sock.getpeercert()["serialNumber"] != first
+        assert vp2.peer_cert["serialNumber"] != first
         u.send(b"still up\n")
         assert u.read_until(14) == b"MORE\nstill up\n"
         assert vp.connects == 1

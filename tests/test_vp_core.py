@@ -94,6 +94,38 @@ def test_tasks_of_one_channel_run_concurrently():
     assert sink.finished == 1
 
 
+def test_a_burst_of_commands_is_started_a_batch_per_reactor_turn():
+    """An impatient client's 200 queued commands are started 64 per reactor
+    turn, so the first probes go out before the last command is parsed; an
+    EOF right behind them still runs every one, in order."""
+    from ixpscamper.vp.source import COMMANDS_PER_TURN
+
+    clock = task.Clock()
+    be = FakeBackend(clock, delay=5)
+    src, sink = make_source(clock, be)
+    src.data_received(b"".join(b"ping 127.0.0.%d\n" % (i % 250 + 1) for i in range(200)) + b"done\n")
+    assert len(be.started) == COMMANDS_PER_TURN
+    src.data_received(b"")  # more input while a batch is pending starts nothing extra
+    assert len(be.started) == COMMANDS_PER_TURN
+    src.eof()  # the FIN: lines already received are still acted on first
+    assert len(be.started) == 200
+    clock.advance(5)
+    replies, recs = user_results(sink.data)
+    oks = [r.task_id for r in replies if isinstance(r, C.Ok) and r.task_id is not None]
+    assert oks == list(range(1, 201))
+    assert [str(t.dst) for t in be.started] == ["127.0.0.%d" % (i % 250 + 1) for i in range(200)]
+    assert sink.finished == 1
+
+    # without an EOF, the next reactor turns start the rest
+    clock2 = task.Clock()
+    be2 = FakeBackend(clock2, delay=5)
+    src2, sink2 = make_source(clock2, be2)
+    src2.data_received(b"ping 127.0.0.1\n" * 150)
+    assert len(be2.started) == COMMANDS_PER_TURN
+    clock2.advance(0)
+    assert len(be2.started) == 150
+
+
 def test_halt_and_invalid_character():
     clock = task.Clock()
     be = FakeBackend(clock, delay=10)

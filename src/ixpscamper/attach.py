@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import gc
 import json
 import os
 import random
@@ -532,6 +533,10 @@ def main(argv: list[str] | None = None) -> None:
         d.addCallbacks(ok, bad)
         return d
 
+    # Everything imported so far lives until exit: keep it out of the
+    # collector's way, which also spares the interpreter a full collection
+    # of Twisted's objects at shutdown (about 50 ms of every run).
+    gc.freeze()
     try:
         task.react(go)
     except SystemExit as e:

@@ -9,9 +9,11 @@ Everything here is non-blocking and runs in the reactor thread:
 * replies arrive on raw ICMP/ICMPv6 sockets ("sock" path) and on
   ``AF_PACKET`` sockets bound to an interface ("dl" path), both with kernel
   receive timestamps (``SO_TIMESTAMPNS``);
-* routes, source addresses and neighbour entries come from the kernel over
-  rtnetlink (pyroute2); a missing neighbour is resolved with our own ARP
-  request / neighbour solicitation.
+* routes and source addresses come from the kernel over rtnetlink, with a
+  small hand-rolled ``RTM_GETROUTE`` query (:class:`RouteQuery`) because
+  pyroute2 costs milliseconds per lookup and every task needs one;
+  neighbour entries and interface MACs come through pyroute2; a missing
+  neighbour is resolved with our own ARP request / neighbour solicitation.
 
 :class:`Network` is the interface the scheduler uses; tests substitute a
 fake with the same methods.
@@ -37,7 +39,8 @@ from . import packets
 
 __all__ = [
     "ProberError", "PermissionProblem", "Route", "Network", "SocketReader",
-    "SOURCE_SOCK", "SOURCE_DL", "now_ns",
+    "SOURCE_SOCK", "SOURCE_DL", "now_ns", "RouteQuery", "RouteLookupError",
+    "encode_route_get", "decode_route_reply",
 ]
 
 log = Logger()
@@ -96,6 +99,142 @@ class Route:
     src: Optional[str]
     gateway: Optional[str]
     type: int
+
+
+# -- route lookups over a plain rtnetlink socket ---------------------------------
+
+NLMSG_ERROR = 2
+RTM_NEWROUTE = 24
+RTM_GETROUTE = 26
+NLM_F_REQUEST = 0x1
+RT_TABLE_MAIN = 254
+RTA_DST = 1
+RTA_OIF = 4
+RTA_GATEWAY = 5
+RTA_PREFSRC = 7
+_NLMSGHDR = struct.Struct("=IHHII")
+_RTMSG = struct.Struct("=BBBBBBBBI")
+_RTATTR = struct.Struct("=HH")
+_NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+
+
+class RouteLookupError(Exception):
+    """The kernel refused a route lookup; ``code`` is the (positive) errno."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def encode_route_get(seq: int, dst: str) -> bytes:
+    """The ``RTM_GETROUTE`` request ``ip route get DST`` sends (as pyroute2 does).
+
+    Raises ``OSError`` / ``ValueError`` when ``dst`` is not an IP address.
+    """
+    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    addr = socket.inet_pton(fam, dst)
+    rta = _RTATTR.pack(_RTATTR.size + len(addr), RTA_DST) + addr  # 4 or 16 bytes: aligned
+    body = _RTMSG.pack(fam, len(addr) * 8, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0) + rta
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_GETROUTE, NLM_F_REQUEST, seq, 0) + body
+
+
+def decode_route_reply(data: bytes, seq: int) -> Optional[tuple[int, int, Optional[str], Optional[str]]]:
+    """Find the answer to request ``seq`` in one datagram from the kernel.
+
+    Returns ``(route type, oif, prefsrc, gateway)``; None if the datagram
+    holds no answer to ``seq`` (a stale message); raises
+    :class:`RouteLookupError` for a kernel error, ``ValueError`` for a
+    malformed message.
+    """
+    off = 0
+    while off + _NLMSGHDR.size <= len(data):
+        length, kind, _flags, mseq, _pid = _NLMSGHDR.unpack_from(data, off)
+        if length < _NLMSGHDR.size or off + length > len(data):
+            raise ValueError("truncated netlink message")
+        body = data[off + _NLMSGHDR.size:off + length]
+        off += (length + 3) & ~3
+        if mseq != seq:
+            continue
+        if kind == NLMSG_ERROR:
+            if len(body) < 4:
+                raise ValueError("truncated netlink error")
+            err = struct.unpack_from("=i", body)[0]
+            if err == 0:  # an acknowledgement, not the answer
+                continue
+            raise RouteLookupError(-err)
+        if kind != RTM_NEWROUTE:
+            continue
+        if len(body) < _RTMSG.size:
+            raise ValueError("truncated route message")
+        fam, *_rest, rtype, _rflags = _RTMSG.unpack_from(body)
+        oif = 0
+        src = gateway = None
+        pos = _RTMSG.size
+        while pos + _RTATTR.size <= len(body):
+            alen, atype = _RTATTR.unpack_from(body, pos)
+            if alen < _RTATTR.size or pos + alen > len(body):
+                raise ValueError("truncated route attribute")
+            value = body[pos + _RTATTR.size:pos + alen]
+            atype &= _NLA_TYPE_MASK
+            if atype == RTA_OIF and len(value) >= 4:
+                oif = struct.unpack_from("=I", value)[0]
+            elif atype in (RTA_PREFSRC, RTA_GATEWAY) and fam in (socket.AF_INET, socket.AF_INET6):
+                want = 4 if fam == socket.AF_INET else 16
+                if len(value) != want:
+                    raise ValueError("bad address length in route attribute")
+                text = socket.inet_ntop(fam, value)
+                if atype == RTA_PREFSRC:
+                    src = text
+                else:
+                    gateway = text
+            pos += (alen + 3) & ~3
+        return rtype, oif, src, gateway
+    return None
+
+
+class RouteQuery:
+    """``ip route get`` over one rtnetlink socket, in tens of microseconds.
+
+    The kernel answers a route request while it is being sent (rtnetlink
+    runs in the sender's context), so the reply is already queued when
+    ``sendto`` returns: the socket is non-blocking, and a missing reply
+    is an error (``BlockingIOError``) rather than a stall of the reactor.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        try:
+            self.sock.bind((0, 0))
+            self.sock.setblocking(False)
+        except OSError:
+            self.sock.close()
+            raise
+        self._seq = 0
+
+    def get(self, dst: str) -> tuple[int, int, Optional[str], Optional[str]]:
+        """``(route type, oif, prefsrc, gateway)`` towards ``dst``.
+
+        Raises :class:`RouteLookupError` when the kernel refuses (no route),
+        ``ValueError`` for a bad address or a malformed reply, ``OSError``
+        when the socket fails.
+        """
+        self._seq = (self._seq % 0x7FFFFFFF) + 1
+        seq = self._seq
+        self.sock.sendto(encode_route_get(seq, dst), (0, 0))
+        for _ in range(16):  # skip replies not ours (the socket is replaced after any error)
+            got = decode_route_reply(self.sock.recv(65536), seq)
+            if got is not None:
+                return got
+        raise ValueError("no reply to the route request")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _route_error(dst: str, code: Optional[int], fallback: str) -> ProberError:
+    reason = errno.errorcode.get(code, "") if code else ""
+    msg = "no route" if code in (errno.ENETUNREACH, errno.EHOSTUNREACH) else (reason or fallback)
+    return ProberError(f"no route to {dst}: {msg}")
 
 
 def _ts_from(ancdata: list, default_ns: int) -> tuple[int, dict]:
@@ -200,7 +339,10 @@ class Network:
 
         self._iproute_cls = IPRoute
         self._ipr = None
+        self._rq: Optional[RouteQuery] = None
+        self._rq_broken = False
         self._ifnames: dict[int, str] = {}
+        self._if_macs: dict[int, tuple[bytes, float]] = {}
         # answers to our own ARP / ND (the kernel does not learn from them)
         self._macs: dict[tuple[int, bytes], tuple[bytes, float]] = {}
         self._pending_nd: dict[tuple[int, bytes], list[defer.Deferred]] = {}
@@ -219,15 +361,38 @@ class Network:
             self._ipr = self._iproute_cls()
         return self._ipr
 
+    def _route_query(self) -> Optional[RouteQuery]:
+        if self._rq is None and not self._rq_broken:
+            try:
+                self._rq = RouteQuery()
+            except OSError as exc:
+                self._rq_broken = True
+                log.info("route lookups through pyroute2: no rtnetlink socket ({err})", err=exc)
+        return self._rq
+
     def route(self, dst: str) -> Route:
         """The kernel's route to ``dst`` (``ip route get``)."""
+        rq = self._route_query()
+        if rq is not None:
+            try:
+                rtype, oif, src, gateway = rq.get(dst)
+            except RouteLookupError as exc:
+                raise _route_error(dst, exc.code, str(exc)) from None
+            except (OSError, ValueError) as exc:
+                # something odd on our socket: start afresh next time, and
+                # answer this one the slow way
+                log.info("route lookup for {dst} through pyroute2: {err}", dst=dst, err=exc)
+                rq.close()
+                self._rq = None
+            else:
+                return Route(ifindex=oif, ifname=self.ifname(oif), src=src, gateway=gateway, type=rtype)
+        return self._route_pyroute2(dst)
+
+    def _route_pyroute2(self, dst: str) -> Route:
         try:
             msgs = list(self._rtnl().route("get", dst=dst))
         except Exception as exc:  # pyroute2 raises NetlinkError with an errno
-            code = getattr(exc, "code", None)
-            reason = errno.errorcode.get(code, "") if code else ""
-            msg = "no route" if code in (errno.ENETUNREACH, errno.EHOSTUNREACH) else (reason or str(exc))
-            raise ProberError(f"no route to {dst}: {msg}") from None
+            raise _route_error(dst, getattr(exc, "code", None), str(exc)) from None
         m = msgs[0]
         oif = m.get("RTA_OIF") or 0
         return Route(ifindex=oif, ifname=self.ifname(oif), src=m.get("RTA_PREFSRC"),
@@ -237,17 +402,27 @@ class Network:
         name = self._ifnames.get(ifindex)
         if name is None:
             try:
-                links = list(self._rtnl().link("get", index=ifindex))
-                name = links[0].get("IFLA_IFNAME") or str(ifindex)
-            except Exception:
-                return str(ifindex)
+                name = socket.if_indextoname(ifindex)
+            except (OSError, OverflowError):
+                try:
+                    links = list(self._rtnl().link("get", index=ifindex))
+                    name = links[0].get("IFLA_IFNAME") or str(ifindex)
+                except Exception:
+                    return str(ifindex)
             self._ifnames[ifindex] = name
         return name
 
     def if_mac(self, ifindex: int) -> bytes:
+        # kept a little while: a burst of tasks via routers on one LAN asks
+        # for the same interface's MAC again and again
+        now = self.reactor.seconds()
+        cached = self._if_macs.get(ifindex)
+        if cached is not None and now - cached[1] < MAC_CACHE_SECONDS:
+            return cached[0]
         links = list(self._rtnl().link("get", index=ifindex))
-        mac = links[0].get("IFLA_ADDRESS") or "00:00:00:00:00:00"
-        return _mac_bytes(mac)
+        mac = _mac_bytes(links[0].get("IFLA_ADDRESS") or "00:00:00:00:00:00")
+        self._if_macs[ifindex] = (mac, now)
+        return mac
 
     def source_for(self, dst: str) -> str:
         """The source address the kernel would use towards ``dst``."""
@@ -505,6 +680,9 @@ class Network:
         for s in self._reserved.values():
             s.close()
         self._reserved.clear()
+        if self._rq is not None:
+            self._rq.close()
+            self._rq = None
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None

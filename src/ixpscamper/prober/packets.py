@@ -135,31 +135,46 @@ def icmp_timestamp(src: bytes, dst: bytes, ident: int, seq: int, originate: int,
 
 
 def paris_udp_payload(src: bytes, dst: bytes, sport: int, dport: int, payload_len: int,
-                      want_sum: int) -> bytes:
+                      want_sum: int, data: bytes = b"") -> bytes:
     """A UDP payload of ``payload_len`` bytes making the UDP checksum ``want_sum``.
 
     udp-paris identifies its probes by the UDP checksum (probe id + 1) while
-    keeping the ports, and so the flow, constant.
+    keeping the ports, and so the flow, constant.  ``data`` (trace ``-p``)
+    supplies the payload's bytes; its first two are overwritten, as scamper does.
     """
     if payload_len < 2:
         raise PacketError("udp-paris needs at least 2 bytes of payload")
+    tail = _tail(data, payload_len)
     # With W in the first payload word the checksum is C = ~(S0 + W); putting
     # C there instead makes the checksum ~(S0 + ~(S0 + W)) = W in one's
     # complement arithmetic.  This is how scamper turns the checksum into an id.
-    body = struct.pack("!H", want_sum) + bytes(payload_len - 2)
+    body = struct.pack("!H", want_sum) + tail
     seg = udp_segment(src, dst, sport, dport, body)
-    return seg[6:8] + bytes(payload_len - 2)
+    return seg[6:8] + tail
+
+
+def _tail(data: bytes, payload_len: int) -> bytes:
+    # bytes 2.. of a paris payload: the user's payload, else zeros
+    if not data:
+        return bytes(payload_len - 2)
+    if len(data) != payload_len:
+        raise PacketError(f"payload is {len(data)} bytes, expected {payload_len}")
+    return data[2:]
 
 
 def paris_icmp_payload(src: bytes, dst: bytes, ident: int, seq: int, payload_len: int,
-                       want_sum: int) -> bytes:
-    """An echo payload making the ICMP checksum ``want_sum`` (icmp-paris: constant)."""
+                       want_sum: int, data: bytes = b"") -> bytes:
+    """An echo payload making the ICMP checksum ``want_sum`` (icmp-paris: constant).
+
+    ``data`` as for :func:`paris_udp_payload`.
+    """
     if payload_len < 2:
         raise PacketError("icmp-paris needs at least 2 bytes of payload")
-    body = struct.pack("!H", want_sum) + bytes(payload_len - 2)
+    tail = _tail(data, payload_len)
+    body = struct.pack("!H", want_sum) + tail
     msg = icmp_echo(src, dst, ident, seq, body)
     csum = struct.unpack_from("!H", msg, 2)[0]
-    return struct.pack("!H", csum) + bytes(payload_len - 2)
+    return struct.pack("!H", csum) + tail
 
 
 # --------------------------------------------------------------------------

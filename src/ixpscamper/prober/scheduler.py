@@ -60,6 +60,7 @@ class Task:
         self._dl_seen: collections.OrderedDict = collections.OrderedDict()
         self._reserved: list[tuple[int, int, int]] = []
         self._listening_dl = False
+        self._queued = False  # in the prober's send queue
 
     def halt(self) -> None:
         """Stop the task now; its deferred fires with what it has (stop reason HALTED)."""
@@ -187,7 +188,8 @@ class Prober:
         self.rng = rng or random.SystemRandom()
         self.pid = os.getpid() if pid is None else pid
         self._waiting: collections.deque[Task] = collections.deque()
-        self._active: list[Task] = []
+        # insertion-ordered dict as an ordered set: O(1) removal of a finished task
+        self._active: dict[Task, None] = {}
         self._by_key: dict[Key, Task] = {}
         self._sendq: collections.deque[Task] = collections.deque()
         self._slot_call = None
@@ -326,7 +328,7 @@ class Prober:
         task.keys = keys
         for k in keys:
             self._by_key[k] = task
-        self._active.append(task)
+        self._active[task] = None
         start_ns = self.now_ns()
         if o.rtr is not None:
             rroute = net.route(str(o.rtr))
@@ -382,7 +384,8 @@ class Prober:
     def _request_send(self, task: Task) -> None:
         if task.state != "running":
             return
-        if task not in self._sendq:
+        if not task._queued:  # a flag, not a scan of a queue that may hold thousands
+            task._queued = True
             self._sendq.append(task)
         self._arm()
 
@@ -406,6 +409,7 @@ class Prober:
             self._next_slot = now - max(interval, 0.01) + interval
         while self._sendq and self._next_slot <= now + 1e-6:
             task = self._sendq.popleft()
+            task._queued = False
             if task.run is None or task.run.done or task.state != "running":
                 continue
             self._next_slot = max(self._next_slot, now - 0.01) + interval
@@ -455,12 +459,13 @@ class Prober:
         if task._listening_dl:
             self.network.unlisten_dl(task.ifindex)
             task._listening_dl = False
-        if task in self._active:
-            self._active.remove(task)
-        try:
-            self._sendq.remove(task)
-        except ValueError:
-            pass
+        self._active.pop(task, None)
+        if task._queued:
+            task._queued = False
+            try:
+                self._sendq.remove(task)
+            except ValueError:
+                pass
 
     def _finished(self, task: Task) -> None:
         if task.state == "done":

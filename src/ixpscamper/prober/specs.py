@@ -24,12 +24,13 @@ def unsupported(options) -> Optional[str]:
     if options.kind == "trace":
         if options.pmtud:
             return "trace -M (path MTU discovery) is not supported by the ixpscamper prober"
-        if options.squeries != 1:
-            return "trace -N is not supported by the ixpscamper prober"
-        if options.gapaction != 1:
-            return "trace -G (last-ditch probing) is not supported by the ixpscamper prober"
-        if options.payload or options.const_payload:
-            return "trace payloads (-p, -O const-payload) are not supported by the ixpscamper prober"
+        if options.squeries > 1 and (options.method in ("tcp", "tcp-ack") or options.rtr is not None):
+            # scamper 20211212 has no datalink handler for its parallel mode
+            return "trace -N is not supported by the ixpscamper prober with TCP methods or -r"
+        if len(options.payload) == 1 and options.method in ("udp-paris", "icmp-paris") \
+                and not (options.const_payload and options.method == "udp-paris"):
+            # scamper steers the paris checksum through the first two payload bytes
+            return f"trace -P {options.method} needs a payload (-p) of at least 2 bytes"
         return None
     if options.timestamp is not None:
         return "ping -T (IP timestamp options) is not supported by the ixpscamper prober"
@@ -55,7 +56,9 @@ def trace_spec(options, src: ipaddress._BaseAddress, sport: int, use_dl: bool) -
         probe_size=options.probe_size, all_attempts=options.all_attempts,
         ignore_ttl_dst=options.ignore_ttl_dst, userid=options.userid,
         use_dl=use_dl or method in TCP_METHODS or bool(options.dl),
-        flags=options.flags & TraceFlag.DL,
+        flags=options.flags & (TraceFlag.DL | TraceFlag.CONSTPAYLOAD), payload=options.payload,
+        const_payload=options.const_payload and method == TraceMethod.UDP_PARIS,
+        squeries=options.squeries,
     )
 
 

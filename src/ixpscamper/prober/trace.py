@@ -16,6 +16,28 @@ so the record comes out as scamper fills it:
   time-exceeded from the destination (COMPLETED unless ``-T``), a TCP
   reply to a TCP method (COMPLETED); then hop limit and gap limit.
 
+With ``-G 2`` (gap action last-ditch), when the gap limit is reached the
+trace sends ``attempts`` more probes with TTL 255: the first reply to one
+of them is kept in the record's ``lastditch`` list (warts optional block
+2) and ends the trace; either way the stop reason is GAPLIMIT and
+``hop_count`` is not changed.  A late reply to an earlier probe meanwhile
+is recorded with the hops but does not stop the trace (except a TCP
+reply, which completes it), as in scamper.
+
+With ``-p`` the probe payload is the user's bytes (paris methods overwrite
+the first two to steer the checksum) and the probe size grows to fit.
+``-O const-payload`` (udp-paris) leaves the payload alone, so the UDP
+checksum is constant; probes are then told apart by IP-ID (IPv4) or flow
+label (IPv6) = probe id + 1.  (scamper 20211212 on Linux leaves the IPv6
+flow label to the kernel and so matches no reply; ours sets it.)
+
+With ``-N squeries`` > 1 the trace runs as scamper's parallel mode: up to
+``squeries`` TTLs beyond ``hop_count`` are probed at once (each TTL keeps
+its attempts), ``hop_count`` is the highest TTL answered or given up on,
+a stop reason lets the outstanding TTLs finish (their replies, e.g. the
+destination again one TTL further, are kept), and the gap limit counts
+from the highest TTL that answered; there is no last-ditch probing.
+
 Probe identification, as scamper: udp-paris by UDP checksum = IP-ID =
 probe id + 1; udp by destination port; icmp by echo sequence; tcp by IP-ID
 (IPv4) or flow label (IPv6) = probe id + 1.
@@ -97,6 +119,9 @@ class TraceSpec:
     userid: int = 0
     use_dl: bool = False  # replies timed on the datalink (-r and TCP methods)
     flags: int = 0  # further TraceFlag bits from the command (e.g. DL for -O dl)
+    payload: bytes = b""  # -p: the probe payload (probe_size must fit it)
+    squeries: int = 1  # -N: TTLs probed at once (scamper's parallel mode when > 1)
+    const_payload: bool = False  # -O const-payload (udp-paris: ids not in the checksum)
 
     @property
     def family(self) -> int:
@@ -108,6 +133,16 @@ class TraceSpec:
 
 
 @attrs.define
+class _HopState:
+    """A TTL being probed in parallel mode (scamper's trace_hop_state_t)."""
+
+    ttl: int
+    attempt: int = 0
+    id: int = -1  # the latest probe sent for this TTL
+    last_tx_ns: int = 0
+
+
+@attrs.define
 class _Probe:
     id: int
     ttl: int
@@ -115,6 +150,7 @@ class _Probe:
     tx_ns: int
     replies: int = 0
     timed_out: bool = False
+    lastditch: bool = False
 
 
 class TraceRun:
@@ -136,10 +172,18 @@ class TraceRun:
             sport=spec.sport, dport=spec.dport, firsthop=spec.firsthop, tos=spec.tos,
             wait=spec.wait, loops=spec.loops, hop_count=spec.firsthop - 1,
             gaplimit=spec.gaplimit, gapaction=int(spec.gapaction), loopaction=spec.loopaction,
-            wait_probe=spec.wait_probe, userid=spec.userid,
+            wait_probe=spec.wait_probe, userid=spec.userid, squeries=spec.squeries,
         )
         self.ttl = spec.firsthop
         self.attempt = 0
+        self.lastditch = False  # in last-ditch mode (-G 2, gap limit reached)
+        # parallel mode (-N): TTLs awaiting a reply, in send order; TTLs to probe again
+        self.parallel = spec.squeries > 1
+        self._window: list[_HopState] = []
+        self._probeq: list[_HopState] = []
+        self._max_ttl = 0  # highest TTL that answered
+        self._finishing = False  # stopped: only the outstanding TTLs are finished
+        self._lastditch_hops: list[TraceHop] = []
         self.probes: list[_Probe] = []
         self._by_ttl: dict[int, list[TraceHop]] = {}
         self._timer = None
@@ -150,6 +194,9 @@ class TraceRun:
         self._payload_len = self.record.probe_size - probe_header_size(spec.family, spec.method)
         if self._payload_len < 0:
             raise ValueError(f"probe size {self.record.probe_size} is too small")
+        if spec.payload and len(spec.payload) != self._payload_len:
+            raise ValueError(f"payload of {len(spec.payload)} bytes does not fit probe size "
+                             f"{self.record.probe_size}")
 
     # -- life cycle -------------------------------------------------------
 
@@ -178,6 +225,8 @@ class TraceRun:
         for ttl in sorted(self._by_ttl):
             hops.extend(self._by_ttl[ttl])
         self.record.hops = hops
+        # scamper writes the last-ditch block only when it holds a reply
+        self.record.lastditch = list(self._lastditch_hops) or None
         self.io.finished()
 
     def _stop(self, reason: int, data: int) -> None:
@@ -197,28 +246,33 @@ class TraceRun:
         s = self.spec
         src, dst = self._src_b, self._dst_b
         plen = self._payload_len
+        data = s.payload or bytes(plen)
         ipid = (pid + 1) & 0xFFFF
         flow = 0
         if s.method in UDP_METHODS:
             proto = packets.PROTO_UDP
             if s.method == TraceMethod.UDP:
                 dport = (s.dport + pid) & 0xFFFF
-                l4 = packets.udp_segment(src, dst, s.sport, dport, bytes(plen))
+                l4 = packets.udp_segment(src, dst, s.sport, dport, data)
+            elif s.const_payload:
+                l4 = packets.udp_segment(src, dst, s.sport, s.dport, data)
+                if s.family == 6:
+                    flow = pid + 1
             else:
-                payload = packets.paris_udp_payload(src, dst, s.sport, s.dport, plen, pid + 1)
+                payload = packets.paris_udp_payload(src, dst, s.sport, s.dport, plen, pid + 1, data)
                 l4 = packets.udp_segment(src, dst, s.sport, s.dport, payload)
         elif s.method in ICMP_METHODS:
             proto = packets.PROTO_ICMP if s.family == 4 else packets.PROTO_ICMP6
             if s.method == TraceMethod.ICMP_ECHO_PARIS:
-                payload = packets.paris_icmp_payload(src, dst, s.sport, pid, plen, s.dport)
+                payload = packets.paris_icmp_payload(src, dst, s.sport, pid, plen, s.dport, data)
             else:
-                payload = bytes(plen)
+                payload = data
             l4 = packets.icmp_echo(src, dst, s.sport, pid, payload)
         else:
             proto = packets.PROTO_TCP
             flags = TCP_SYN if s.method == TraceMethod.TCP else TCP_ACK
             l4 = packets.tcp_segment(src, dst, s.sport, s.dport, flags=flags, window=0,
-                                     payload=bytes(plen))
+                                     payload=data)
             if s.family == 6:
                 flow = pid + 1
         return packets.ip_packet(src, dst, proto, l4, ttl=ttl, tos=s.tos, ipid=ipid, df=True, flow=flow)
@@ -226,6 +280,9 @@ class TraceRun:
     def send_now(self) -> None:
         """Called by the scheduler in a transmit slot: send the next probe."""
         if self.done:
+            return
+        if self.parallel:
+            self._send_parallel()
             return
         pid = len(self.probes)
         if pid >= 0xFFFF:
@@ -240,7 +297,7 @@ class TraceRun:
             self._finish()
             return
         self.attempt += 1
-        self.probes.append(_Probe(pid, self.ttl, self.attempt, tx))
+        self.probes.append(_Probe(pid, self.ttl, self.attempt, tx, lastditch=self.lastditch))
         self.record.probec += 1
         self._cancel_timer()
         # the wait runs from the transmit time, which the kernel clock gave
@@ -270,6 +327,9 @@ class TraceRun:
         self._timer = None
         if self.done:
             return
+        if self.parallel:
+            self._pqueue()
+            return
         last = self.probes[-1]
         if last.replies:
             return
@@ -278,6 +338,11 @@ class TraceRun:
             self._queue_probe()
             return
         self.attempt = 0
+        if self.lastditch:
+            # no reply to any last-ditch probe
+            self._stop(TraceStop.GAPLIMIT, 0)
+            self._finish()
+            return
         self._ttl_timed_out()
 
     def _ttl_timed_out(self) -> None:
@@ -297,7 +362,12 @@ class TraceRun:
             return
         if r.hop_count - (r.firsthop - 1) >= r.gaplimit:
             if all(not self._by_ttl.get(r.hop_count - i) for i in range(r.gaplimit)):
-                # gapaction lastditch (-G) is not implemented: stop as scamper's default does
+                if r.gapaction == TraceGapAction.LASTDITCH:
+                    # is the destination alive at all?  probe it past any TTL
+                    self.lastditch = True
+                    self.ttl = 255
+                    self._queue_probe()
+                    return
                 self._stop(TraceStop.GAPLIMIT, 0)
                 self._finish()
                 return
@@ -330,6 +400,8 @@ class TraceRun:
                     if rep.inner_udp_sum == rep.inner_ipid and rep.inner_udp_sum != 0:
                         return self._in_range(rep.inner_udp_sum - 1)
                     return self._ipid_fudge(rep.inner_ipid)
+                if s.const_payload:
+                    return None if rep.inner_flow == 0 else self._in_range(rep.inner_flow - 1)
                 if rep.inner_udp_sum == 0:
                     return None
                 return self._in_range(rep.inner_udp_sum - 1)
@@ -383,6 +455,12 @@ class TraceRun:
         probe = self.probes[pid]
         hop = self._make_hop(probe, rep, rx_ns, dl)
         probe.replies += 1
+        if self.parallel:
+            self._parallel_reply(probe, hop)
+            return True
+        if self.lastditch:
+            self._lastditch_reply(probe, hop, rep.proto == packets.PROTO_TCP)
+            return True
         self._insert(hop)
         if rep.proto == packets.PROTO_TCP:
             self._tcp_reply(probe)
@@ -419,8 +497,120 @@ class TraceRun:
             hop.icmpext = list(rep.icmpext)
         return hop
 
-    def _insert(self, hop: TraceHop) -> None:
-        lst = self._by_ttl.setdefault(hop.probe_ttl, [])
+    # -- parallel mode (-N), after scamper's trace_queue / handleicmp_parallel ----
+
+    def _send_parallel(self) -> None:
+        if self._probeq:
+            hs = self._probeq.pop(0)
+        elif not self._finishing:
+            hs = _HopState(self.ttl)
+            self.ttl += 1
+        else:
+            self._pqueue()
+            return
+        self._window.append(hs)
+        pid = len(self.probes)
+        if pid >= 0xFFFF:
+            self._stop(TraceStop.ERROR, 0)
+            self._finish()
+            return
+        try:
+            tx = self.io.transmit(self.build_probe(pid, hs.ttl))
+        except OSError as exc:
+            self._stop(TraceStop.ERROR, exc.errno or 0)
+            self._finish()
+            return
+        hs.attempt += 1
+        hs.id = pid
+        hs.last_tx_ns = tx
+        self.probes.append(_Probe(pid, hs.ttl, hs.attempt, tx))
+        self.record.probec += 1
+        self._pqueue()
+
+    def _pqueue(self) -> None:
+        """Decide what the parallel trace does next: probe, wait, or end."""
+        r = self.record
+        s = self.spec
+        now = self.io.now_ns()
+        wait_ns = s.wait * 1_000_000_000
+        while self._window and self._window[0].last_tx_ns + wait_ns <= now:
+            hs = self._window.pop(0)
+            self.probes[hs.id].timed_out = True
+            if hs.attempt < s.attempts:
+                self._probeq.append(hs)
+            elif hs.ttl > r.hop_count:
+                r.hop_count = hs.ttl
+        self._cancel_timer()
+        if self._probeq:
+            self._queue_probe()
+            return
+        if not self._finishing:
+            if r.hop_count + s.squeries >= self.ttl and (r.hoplimit or 255) >= self.ttl \
+                    and self.ttl - self._max_ttl <= r.gaplimit:
+                self._queue_probe()
+                return
+        elif not self._window:
+            self._finish()
+            return
+        if (r.hoplimit or 255) <= r.hop_count:
+            self._stop(TraceStop.HOPLIMIT, 0)
+            self._finish()
+            return
+        if r.hop_count - (r.firsthop - 1) >= r.gaplimit and not self._window:
+            if all(not self._by_ttl.get(r.hop_count - i) for i in range(r.gaplimit)):
+                self._stop(TraceStop.GAPLIMIT, 0)
+                self._finish()
+                return
+        if not self._window:  # nothing outstanding and nothing to send: cannot go on
+            self._stop(TraceStop.GAPLIMIT, 0)
+            self._finish()
+            return
+        due = (self._window[0].last_tx_ns + wait_ns - now) / 1e9
+        self._timer = self.io.clock.callLater(max(0.0, due), self._on_timeout)
+
+    def _parallel_reply(self, probe: _Probe, hop: TraceHop) -> None:
+        r = self.record
+        self._insert(hop)
+        r.hop_count = max(r.hop_count, probe.ttl)
+        self._max_ttl = max(self._max_ttl, probe.ttl)
+        for i, hs in enumerate(self._window):
+            if hs.id == probe.id:
+                del self._window[i]
+                break
+        if r.stop_reason == TraceStop.NONE:
+            reason = self._stop_reason(hop)
+            if reason is not None:
+                self._stop(*reason)
+                if self._window or self._probeq:
+                    self._finishing = True
+                    self._pqueue()
+                else:
+                    self._finish()
+                return
+        if self._finishing and not self._window and not self._probeq:
+            self._finish()
+            return
+        self._pqueue()
+
+    def _lastditch_reply(self, probe: _Probe, hop: TraceHop, tcp: bool) -> None:
+        # scamper's handleicmp_lastditch / handletp_lastditch
+        if probe.lastditch:
+            if not tcp and hop.flags & HopFlag.TS_DL_RX:
+                # scamper makes this hop from the ICMP socket and ends the
+                # trace at once: the datalink timestamp never reaches it
+                hop.flags = int((hop.flags & ~HopFlag.TS_DL_RX) | HopFlag.TS_SOCK_RX)
+            self._insert(hop, self._lastditch_hops)
+            self._stop(TraceStop.GAPLIMIT, 0)
+            self._finish()
+            return
+        self._insert(hop)
+        if tcp:
+            self._stop(TraceStop.COMPLETED, 0)
+            self._finish()
+
+    def _insert(self, hop: TraceHop, lst: Optional[list[TraceHop]] = None) -> None:
+        if lst is None:
+            lst = self._by_ttl.setdefault(hop.probe_ttl, [])
         i = len(lst)
         while i > 0 and lst[i - 1].probe_id > hop.probe_id:
             i -= 1

@@ -111,15 +111,23 @@ class VPEntry:
     users: dict = attrs.Factory(dict)
 
 
+def _pending(transport) -> int:
+    """Bytes a Twisted FileDescriptor transport still holds for its peer
+    (its write buffers; 0 if the transport does not say)."""
+    buf = getattr(transport, "dataBuffer", b"")
+    return (len(buf) - getattr(transport, "offset", 0)
+            + getattr(transport, "_tempDataLen", 0))
+
+
 @implementer(IPushProducer)
 class UserProtocol(Protocol):
     """One connection on a VP's unix socket = one channel.
 
     It registers itself as the producer of its own transport only to learn
-    when the user stops reading: results still pending for a user who has
-    not read for ``USER_BACKLOG`` bytes end that user's connection (one log
-    line) rather than the daemon's memory.  Other users of the VP are not
-    slowed down.
+    when the user falls behind: once more than ``USER_BACKLOG`` bytes wait
+    for a user, that user's connection is closed (one log line; the VP gets
+    CHANNEL_FIN) rather than the daemon's memory filling up.  Other users of
+    the VP are not slowed down.
     """
 
     USER_BACKLOG = 64 * 1024 * 1024
@@ -151,7 +159,7 @@ class UserProtocol(Protocol):
 
     def deliver(self, data: bytes) -> None:
         if self.paused:
-            self.backlog += len(data)
+            self.backlog = _pending(self.transport) + len(data)
             if self.backlog > self.USER_BACKLOG:
                 log.warn("user on channel {ch} of VP {label} is not reading ({n} bytes pending); "
                          "closing it", ch=self.channel, label=self.entry.session.label, n=self.backlog)
@@ -278,7 +286,7 @@ class RemotedService(service.Service):
         try:
             for spec in self.listen_specs:
                 for host, port in parse_listen(spec):
-                    self.ports.append(self._listen_tcp(host, port, factory))
+                    self.ports.extend(self._listen_tcp(host, port, factory))
         except CannotListenError as e:
             for p in self.ports:
                 p.stopListening()
@@ -306,14 +314,28 @@ class RemotedService(service.Service):
                 pass
         super().startService()
 
-    def _listen_tcp(self, host: str, port: int, factory) -> IListeningPort:
-        from twisted.internet.error import CannotListenError
+    def _listen_tcp(self, host: str, port: int, factory) -> list[IListeningPort]:
         if host:
-            return self.reactor.listenTCP(port, factory, backlog=1024, interface=host)
+            return [self.reactor.listenTCP(port, factory, backlog=1024, interface=host)]
+        from twisted.internet.error import CannotListenError
         try:
-            return self.reactor.listenTCP(port, factory, backlog=1024, interface="::")
+            v6 = self.reactor.listenTCP(port, factory, backlog=1024, interface="::")
         except CannotListenError:  # no IPv6 on this host
-            return self.reactor.listenTCP(port, factory, backlog=1024, interface="0.0.0.0")
+            return [self.reactor.listenTCP(port, factory, backlog=1024, interface="0.0.0.0")]
+        # "::" takes IPv4 too (v4-mapped) unless the host sets bindv6only.
+        try:
+            with open("/proc/sys/net/ipv6/bindv6only") as f:
+                v6only = f.read().strip() == "1"
+        except OSError:
+            v6only = False
+        if not v6only:
+            return [v6]
+        try:
+            return [v6, self.reactor.listenTCP(v6.getHost().port, factory, backlog=1024,
+                                               interface="0.0.0.0")]
+        except CannotListenError:
+            v6.stopListening()
+            raise
 
     def stopService(self):
         super().stopService()

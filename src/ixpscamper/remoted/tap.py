@@ -6,6 +6,11 @@ unrelated to twistd's global ``--pidfile`` (given *before* the subcommand,
 default ``twistd.pid`` in the working directory).  Run it as
 ``twistd --pidfile= -n ixp-remoted -e /run/ixp-remoted.pid ...`` so only one
 pidfile is written, or use twistd's and leave ``-e`` out.
+
+Environment hooks for tests only: ``IXP_REMOTED_HANDSHAKE_TIME`` (seconds
+a new connection has to send MASTER_NEW/RES, default 30) and
+``IXP_REMOTED_USER_BACKLOG`` (bytes pending for a user before it is
+dropped, default 64 MiB).
 """
 
 from __future__ import annotations
@@ -92,6 +97,11 @@ class Options(usage.Options):
 
 def makeService(options: Options) -> RemotedService:
     from twisted.internet import reactor
+
+    from .service import UserProtocol
+    # Test hooks (not options: nobody should need them in production).
+    if "IXP_REMOTED_USER_BACKLOG" in os.environ:
+        UserProtocol.USER_BACKLOG = int(os.environ["IXP_REMOTED_USER_BACKLOG"])
     return RemotedService(
         reactor, options["port"], options["socket-dir"], zombie_time=options["zombie"],
         allow_group="group" in options["allow"], allow_other="other" in options["allow"],

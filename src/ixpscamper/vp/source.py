@@ -55,6 +55,10 @@ class Backend(Protocol):
         """Start a measurement; its ``deferred`` fires with a Trace/Ping record."""
 
 
+#: measurement commands started per reactor turn (see AttachedSource._drain)
+COMMANDS_PER_TURN = 64
+
+
 def sanitize_name(text: str, limit: int = 255) -> str:
     """Printable ASCII only (names from the network end up in files and logs)."""
     return "".join(c if 0x20 <= ord(c) < 0x7F else "?" for c in text)[:limit]
@@ -92,6 +96,7 @@ class AttachedSource:
         self.results_sent = 0
         self._cycle = None
         self._local = not attached
+        self._drain_call = None
         if attached:
             self._attached()
             self._flush()
@@ -101,17 +106,46 @@ class AttachedSource:
     def data_received(self, data: bytes) -> None:
         if self.finished:
             return
-        core = self.core
-        core.feed(data)
-        while (ev := core.next_event()) is not None:
+        self.core.feed(data)
+        if self._drain_call is None:
+            self._drain()
+
+    def _drain(self, limit: int = COMMANDS_PER_TURN) -> None:
+        """Act on buffered input, at most ``limit`` events (0: all) per reactor turn.
+
+        An impatient client sends hundreds of commands in one read; starting
+        them all before returning to the reactor would hold back the first
+        probes (and the pps credit lost meanwhile is not recovered).
+        """
+        self._drain_call = None
+        if self.finished:
+            return
+        handled = 0
+        while (ev := self.core.next_event()) is not None:
             self._event(ev)
+            handled += 1
+            if limit and handled >= limit and not self.finished:
+                self._drain_call = self.clock.callLater(0, self._drain)
+                break
         self._flush()
         self._maybe_finish()
+
+    def _cancel_drain(self) -> None:
+        if self._drain_call is not None:
+            if self._drain_call.active():
+                self._drain_call.cancel()
+            self._drain_call = None
 
     def eof(self) -> None:
         """The user went away (connection EOF or the controller's FIN)."""
         if self.finished:
             return
+        if self._drain_call is not None:
+            # lines that arrived before the EOF still count, in order
+            self._cancel_drain()
+            self._drain(limit=0)
+            if self.finished:
+                return
         for ev in self.core.eof():
             self._event(ev)
         self._flush()
@@ -120,6 +154,7 @@ class AttachedSource:
     def abandon(self) -> None:
         """Drop everything at once (the session was lost): halt tasks, write nothing."""
         self.finished = True
+        self._cancel_drain()
         tasks = list(self.running.values())
         self.running.clear()
         for t in tasks:

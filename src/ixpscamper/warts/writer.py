@@ -186,10 +186,7 @@ def _seq(r) -> int:
 def _hops(hops, psize: int, table: _Table) -> bytes:
     if len(hops) > 0xFFFF:
         raise WartsEncodeError("more than 65535 hop records")
-    if not _in_order(hops, _ttl):
-        # scamper writes hops by TTL (arrival order within one), and the 2026
-        # reader requires it: sort, stably
-        hops = sorted(hops, key=_ttl)
+
     return _H(len(hops)) + b"".join([_hop(h, psize, table) for h in hops])
 
 
@@ -228,7 +225,13 @@ def _trace_body(t: Trace, list_id: int, cycle_id: int) -> bytes:
         f.append((33, _B(t.stop_hop)))
     if t.errmsg is not None:
         f.append((34, _s(t.errmsg)))
-    parts = [_fp(f), _hops(t.hops, t.probe_size, table)]
+    hops = t.hops
+    if not _in_order(hops, _ttl):
+        # scamper writes hops by TTL (arrival order within one), and the 2026
+        # reader requires it: sort, stably.  (PMTUD hops are left alone:
+        # their notes refer to them by index.)
+        hops = sorted(hops, key=_ttl)
+    parts = [_fp(f), _hops(hops, t.probe_size, table)]
     if t.pmtud is not None:
         p = t.pmtud
         pf = []
