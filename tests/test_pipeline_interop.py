@@ -169,7 +169,7 @@ def test_controller_restart_vp_starts_a_new_session(tmp_path, procs, controller)
     first = start(port, sockdir)
     wait_port(port)
     procs.our_vp(port, "rvp", "--pps", "200")
-    old = vp_socket(sockdir, "rvp", procs=procs)
+    vp_socket(sockdir, "rvp", procs=procs)  # registered with the first controller
     procs.stop(first)
     for p in sockdir.iterdir():  # sc_remoted 20211212 leaves its socket behind on SIGTERM
         p.unlink()

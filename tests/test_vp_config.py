@@ -7,7 +7,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-from twisted.application.internet import ClientService, StreamServerEndpointService
 from twisted.internet import task
 from twisted.python import usage
 

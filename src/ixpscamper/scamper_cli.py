@@ -34,6 +34,7 @@ from typing import IO, Any
 
 import attrs
 
+from ixpscamper.cli_support import guarded
 from ixpscamper.commands import CommandError, Options, parse_command
 
 __all__ = ["main", "Config", "UsageError", "parse_args", "load_commands"]
@@ -330,20 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config is None:
         sys.stdout.write(_parser().format_usage())
         return 0
-    try:
-        return run(config)
-    except BrokenPipeError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except OSError:
-            pass
-        return 141
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:  # a bug of ours: still one line, never a traceback
-        _err(f"internal error: {type(exc).__name__}: {exc}")
-        return 2
+    return guarded(PROG, lambda: run(config))
 
 
 if __name__ == "__main__":

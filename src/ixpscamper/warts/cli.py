@@ -8,9 +8,10 @@ Every intact record before a fault is printed; then one line
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from typing import Callable, Optional, Sequence
+
+from ixpscamper.cli_support import guarded
 
 from ixpscamper.warts.jsonfmt import render_json
 from ixpscamper.warts.reader import WartsError, iter_records, iter_text
@@ -87,22 +88,7 @@ def _main(prog: str, render: Callable, argv: Optional[Sequence[str]]) -> int:
     # records are acyclic and short-lived: collecting them in every young
     # generation pass only costs time in this short-lived process
     gc.set_threshold(50_000, 20, 20)
-    try:
-        return run(prog, render, argv)
-    except BrokenPipeError:
-        # the reader went away (e.g. `| head`): stop quietly, and keep the
-        # interpreter's final flush from complaining about stdout
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except OSError:
-            pass
-        return 141
-    except KeyboardInterrupt:
-        return 130
-    except Exception as e:  # a bug of ours: still one line, never a traceback
-        sys.stderr.write(f"{prog}: internal error: {type(e).__name__}: {e}\n")
-        return 2
+    return guarded(prog, lambda: run(prog, render, argv))
 
 
 def main_text(argv: Optional[Sequence[str]] = None) -> int:
