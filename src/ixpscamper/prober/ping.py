@@ -155,7 +155,7 @@ class PingRun:
     def start(self, start_ns: Optional[int] = None, send: bool = True) -> None:
         """Stamp the start time and (unless ``send`` is false) ask for the first slot."""
         t = self.io.now_ns() if start_ns is None else start_ns
-        self.record.start = Timeval(t // 1_000_000_000, (t // 1000) % 1_000_000)
+        self.record.start = Timeval.from_ns(t)
         if send:
             self.io.request_send()
 
@@ -355,7 +355,7 @@ class PingRun:
         reply = PingReply(
             addr=ipaddress.ip_address(rep.src), probe_id=seq, rtt=rtt, reply_ttl=rep.ttl,
             reply_size=rep.size, reply_proto=rep.proto,
-            tx=Timeval(probe.tx_ns // 1_000_000_000, (probe.tx_ns // 1000) % 1_000_000),
+            tx=Timeval.from_ns(probe.tx_ns),
         )
         flags = PingReplyFlag.REPLY_TTL
         if rep.is_icmp:

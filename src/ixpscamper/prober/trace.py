@@ -203,7 +203,7 @@ class TraceRun:
     def start(self, start_ns: Optional[int] = None, send: bool = True) -> None:
         """Stamp the start time and (unless ``send`` is false) ask for the first slot."""
         t = self.io.now_ns() if start_ns is None else start_ns
-        self.record.start = Timeval(t // 1_000_000_000, (t // 1000) % 1_000_000)
+        self.record.start = Timeval.from_ns(t)
         if send:
             self.io.request_send()
 
@@ -475,7 +475,7 @@ class TraceRun:
             addr=ipaddress.ip_address(rep.src), probe_ttl=probe.ttl, probe_id=probe.attempt,
             probe_size=self.record.probe_size, rtt=rtt, reply_ttl=rep.ttl,
             reply_size=rep.size, reply_ipid=rep.ipid if rep.family == 4 else 0,
-            tx=Timeval(probe.tx_ns // 1_000_000_000, (probe.tx_ns // 1000) % 1_000_000),
+            tx=Timeval.from_ns(probe.tx_ns),
         )
         if rep.proto == packets.PROTO_TCP:
             hop.flags = int(flags | HopFlag.TCP)

@@ -44,6 +44,11 @@ class Timeval(NamedTuple):
     sec: int
     usec: int
 
+    @classmethod
+    def from_ns(cls, ns: int) -> "Timeval":
+        """The timeval of a time in integer nanoseconds (microseconds truncated)."""
+        return cls(ns // 1_000_000_000, (ns // 1000) % 1_000_000)
+
 
 @attrs.define(frozen=True)
 class LinkAddress:
