@@ -345,20 +345,32 @@ class TraceRun:
             return
         self._ttl_timed_out()
 
+    def _end_on_any(self, hops) -> bool:
+        """Stop and finish on the first of ``hops`` that ends the trace."""
+        for hop in hops:
+            reason = self._stop_reason(hop)
+            if reason is not None:
+                self._stop(*reason)
+                self._finish()
+                return True
+        return False
+
+    def _end_on_hoplimit(self) -> bool:
+        """Stop and finish once the hop limit (-m; 0 = 255) is covered."""
+        r = self.record
+        if (r.hoplimit or 255) <= r.hop_count:
+            self._stop(TraceStop.HOPLIMIT, 0)
+            self._finish()
+            return True
+        return False
+
     def _ttl_timed_out(self) -> None:
         r = self.record
         r.hop_count += 1
         self.ttl += 1
-        if self.spec.all_attempts:
-            for hop in self._by_ttl.get(r.hop_count, []):
-                reason = self._stop_reason(hop)
-                if reason is not None:
-                    self._stop(*reason)
-                    self._finish()
-                    return
-        if (r.hoplimit or 255) <= r.hop_count:
-            self._stop(TraceStop.HOPLIMIT, 0)
-            self._finish()
+        if self.spec.all_attempts and self._end_on_any(self._by_ttl.get(r.hop_count, [])):
+            return
+        if self._end_on_hoplimit():
             return
         if r.hop_count - (r.firsthop - 1) >= r.gaplimit:
             if all(not self._by_ttl.get(r.hop_count - i) for i in range(r.gaplimit)):
@@ -552,9 +564,7 @@ class TraceRun:
         elif not self._window:
             self._finish()
             return
-        if (r.hoplimit or 255) <= r.hop_count:
-            self._stop(TraceStop.HOPLIMIT, 0)
-            self._finish()
+        if self._end_on_hoplimit():
             return
         if r.hop_count - (r.firsthop - 1) >= r.gaplimit and not self._window:
             if all(not self._by_ttl.get(r.hop_count - i) for i in range(r.gaplimit)):
@@ -620,10 +630,7 @@ class TraceRun:
         s = self.spec
         r = self.record
         if probe.ttl != self.ttl:
-            reason = self._stop_reason(hop)
-            if reason is not None:
-                self._stop(*reason)
-                self._finish()
+            self._end_on_any([hop])
             return
         if s.all_attempts:
             if probe.attempt != self.attempt:
@@ -636,22 +643,10 @@ class TraceRun:
         r.hop_count += 1
         self.ttl += 1
         self._cancel_timer()
-        if not s.all_attempts:
-            reason = self._stop_reason(hop)
-            if reason is not None:
-                self._stop(*reason)
-                self._finish()
-                return
-        else:
-            for h in self._by_ttl.get(r.hop_count, []):
-                reason = self._stop_reason(h)
-                if reason is not None:
-                    self._stop(*reason)
-                    self._finish()
-                    return
-        if (r.hoplimit or 255) <= r.hop_count:
-            self._stop(TraceStop.HOPLIMIT, 0)
-            self._finish()
+        # with -Q every reply at this TTL may end the trace, else just this one
+        if self._end_on_any(self._by_ttl.get(r.hop_count, []) if s.all_attempts else [hop]):
+            return
+        if self._end_on_hoplimit():
             return
         self._queue_probe()
 
