@@ -30,6 +30,14 @@ VP role -- `VPSession` (used by the VP daemon)
     channel_closed(ch)      # controller FIN: no more input on ch; finish the
                             # running tasks, then send_fin(ch)
 
+The ``write`` contract (both roles): ``write(data)`` hands bytes to the
+transport and must not block.  It may raise (a blocking socket's ``sendall``
+on a reset connection does): the session then treats the transport as dead
+-- ``close(reason)`` is called -- and nothing is lost, because a reliable
+frame is queued for retransmission before it is written, and a received
+frame is delivered to the owner before its ACK is written.  The owner's
+callbacks may themselves send (and so fail) re-entrantly.
+
 ``close(reason)`` is called by the session when the link must be dropped
 (protocol error, 60 s of silence, MASTER_REJ): the adapter should log the
 one-line reason and close the transport.  The session has already detached
@@ -125,6 +133,7 @@ class _Link:
         self._last_send = 0.0
         self._last_recv = 0.0
         self._timer: Optional[IDelayedCall] = None
+        self._timer_stops = 0   # counts _stop_timer calls (see _tick)
 
     # ---- transport -------------------------------------------------------
 
@@ -143,6 +152,7 @@ class _Link:
         self._timer = self.clock.callLater(max(0.0, due - now), self._tick)
 
     def _stop_timer(self) -> None:
+        self._timer_stops += 1
         if self._timer is not None:
             if self._timer.active():
                 self._timer.cancel()
@@ -155,7 +165,10 @@ class _Link:
             self._fail(f"nothing received for {self.dead_time:g} s")
             return
         if self._write is not None and now - self._last_send >= self.keepalive_time:
+            stops = self._timer_stops
             self._send_unreliable(Keepalive())
+            if self._timer_stops != stops:  # the write failed and the link is down
+                return
         self._schedule(now)
 
     def _fail(self, reason: str) -> None:
@@ -163,7 +176,14 @@ class _Link:
 
     def _raw(self, data: bytes) -> None:
         self._last_send = self.clock.seconds()
-        self._write(data)  # type: ignore[misc]
+        try:
+            self._write(data)  # type: ignore[misc]
+        except Exception as e:  # noqa: BLE001 -- any failing write means a dead link
+            # The write contract (module docstring): a write may raise.  Every
+            # reliable frame is queued before it is written and every received
+            # frame is delivered before its ACK, so a broken link costs only a
+            # resume: drop the transport and let the replay do the rest.
+            self._fail(f"write failed: {e}")
 
     # ---- sending ---------------------------------------------------------
 
@@ -200,8 +220,11 @@ class _Link:
         if f.seq != self.rcv_nxt:
             raise ProtocolError(f"frame seq {f.seq}, expected {self.rcv_nxt}")
         if f.channel != 0:
-            self._accept(f.seq)
+            # Deliver before acknowledging: once the ACK is on the wire the
+            # peer may discard the frame, so it must have reached the owner.
+            self.rcv_nxt = (f.seq + 1) & _MASK
             self._on_data(f.channel, f.payload)
+            self._send_ack(f.seq)
             return
         msg = decode_control(f.payload)
         t = type(msg)
@@ -215,13 +238,13 @@ class _Link:
         elif t is Keepalive:
             pass
         elif t is ChannelFin or t is ChannelNew:
-            self._accept(f.seq)
+            self.rcv_nxt = (f.seq + 1) & _MASK
             self._on_control(msg)
+            self._send_ack(f.seq)
         else:
             raise ProtocolError(f"unexpected {t.__name__} in an established session")
 
-    def _accept(self, seq: int) -> None:
-        self.rcv_nxt = (seq + 1) & _MASK
+    def _send_ack(self, seq: int) -> None:
         if self._write is not None:
             self._raw(_ACK_HEAD(self.snd_nxt, 0, 5) + b"\x05" + seq.to_bytes(4, "big"))
 
@@ -289,9 +312,12 @@ class VPSession(_Link):
             self._reset()
             msg = MasterNew(self.magic, self.name)
             self.state = self.NEW_SENT
-        write(encode_frame(0, 0, msg.encode()))
         self._start_timer()
         self._last_send = self.clock.seconds()
+        try:
+            write(encode_frame(0, 0, msg.encode()))
+        except Exception as e:  # noqa: BLE001 -- the write contract: a write may raise
+            self._fail(f"write failed: {e}")
 
     def connection_lost(self) -> None:
         """The transport went away; keep the session for a resume."""
