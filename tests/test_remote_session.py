@@ -61,6 +61,9 @@ class CtrlApp:
     def channel_fin(self, s, ch):
         self.events.append(("fin", ch))
 
+    def channel_drained(self, s, ch):
+        self.events.append(("drained", ch))
+
 
 class Wire:
     """A TCP connection between a VPSession and a ControllerCore, delivered
@@ -117,10 +120,10 @@ class Wire:
                 self.vp.data_received(self.to_vp.pop(0))
 
 
-def setup(zombie=900.0, name=b"mon1"):
+def setup(zombie=900.0, name=b"mon1", **core_kw):
     clock = Clock()
     capp, vapp = CtrlApp(), VPApp()
-    core = ControllerCore(clock, capp, zombie_time=zombie)
+    core = ControllerCore(clock, capp, zombie_time=zombie, **core_kw)
     vp = VPSession(clock, vapp, name=name, magic=b"M" * 8)
     w = Wire(core, vp)
     w.pump()
@@ -454,3 +457,142 @@ def test_exactly_once_in_order_under_faults(script, start):
     assert bytes(capp.data.get(ch, b"")) == bytes(sent_vp)
     assert bytes(vapp.data.get(ch, b"")) == bytes(sent_c)
     assert not vp.unacked and not sess.unacked
+
+
+# ---- back-pressure: per-channel accounting of unacked bytes ---------------------
+
+def _drained(capp):
+    return [e for e in capp.events if e[0] == "drained"]
+
+
+def test_unacked_bytes_are_counted_per_channel_and_writes_report_pressure():
+    clock, core, capp, vp, vapp, w = setup(channel_high=10_000, vp_high=100_000)
+    sess = core.sessions[b"M" * 8]
+    a, b = sess.open_channel(), sess.open_channel()
+    w.pump()
+    w.frozen = True  # the VP reads nothing: no ACKs come back
+    assert sess.channel_write(a, b"x" * 6000) is True
+    assert sess.channel_write(b, b"y" * 5000) is True
+    assert sess.unacked_bytes == {a: 6000, b: 5000} and sess.unacked_total == 11_000
+    assert sess.channel_write(a, b"x" * 6000) is False  # 12000 >= 10000
+    assert not sess.channel_writable(a) and sess.channel_writable(b)
+    assert sess.channel_write(a, b"x" * 10) is False    # still accepted while blocked
+    assert sess.unacked_bytes[a] == 12_010
+    assert _drained(capp) == []
+    w.frozen = False
+    w.pump()
+    assert sess.unacked_bytes == {} and sess.unacked_total == 0 and not sess.unacked
+    assert _drained(capp) == [("drained", a)]  # once, and only for the blocked channel
+    assert sess.channel_writable(a)
+    assert bytes(vapp.data[a]) == b"x" * 12_010 and bytes(vapp.data[b]) == b"y" * 5000
+
+
+def test_drained_only_below_the_low_water_mark():
+    clock, core, capp, vp, vapp, w = setup(channel_high=16_384, channel_low=4096, vp_high=1 << 20)
+    sess = core.sessions[b"M" * 8]
+    ch = sess.open_channel()
+    w.pump()
+    w.frozen = True
+    assert sess.channel_write(ch, b"z" * 20_480) is False  # 5 frames of 4096
+    w.frozen = False
+    seen = []
+    while w.to_ctrl or w.to_vp:  # one step at a time: watch the count fall
+        if w.to_vp:
+            vp.data_received(w.to_vp.pop(0))
+        else:
+            w.conn.data_received(w.to_ctrl.pop(0))
+            seen.append((sess.unacked_bytes.get(ch, 0), len(_drained(capp))))
+    # no event while more than 4096 bytes are unacked; exactly one at 4096
+    assert [n for n, d in seen if d] [0] == 4096
+    assert all(d == 0 for n, d in seen if n > 4096)
+    assert _drained(capp) == [("drained", ch)]
+
+
+def test_vp_total_bound_blocks_every_writer_of_that_vp():
+    clock, core, capp, vp, vapp, w = setup(channel_high=1 << 20, vp_high=20_000)
+    sess = core.sessions[b"M" * 8]
+    chans = [sess.open_channel() for _ in range(3)]
+    w.pump()
+    w.frozen = True
+    assert sess.channel_write(chans[0], b"a" * 8192) is True
+    assert sess.channel_write(chans[1], b"b" * 8192) is True
+    assert sess.channel_write(chans[2], b"c" * 8192) is False  # 24576 >= 20000 in total
+    assert sess.channel_write(chans[0], b"a") is False        # the others now learn it too
+    w.frozen = False
+    w.pump()
+    assert sorted(e[1] for e in _drained(capp)) == sorted([chans[0], chans[2]])
+    assert sess.unacked_total == 0
+
+
+def test_zombie_holds_pressure_and_resume_drains_it():
+    clock, core, capp, vp, vapp, w = setup(channel_high=8192, vp_high=1 << 20)
+    sess = core.sessions[b"M" * 8]
+    ch, quiet = sess.open_channel(), sess.open_channel()
+    w.pump()
+    w.cut()  # the VP is away: a zombie
+    assert sess.channel_write(ch, b"q" * 4096) is True
+    assert sess.channel_write(ch, b"q" * 4096) is False
+    assert sess.unacked_bytes == {ch: 8192}
+    sess.channel_close(quiet)  # a closed channel is never reported drained
+    clock.advance(10)
+    w2 = Wire(core, vp, peer="127.0.0.1:40001")
+    w2.pump()
+    assert capp.events[-2:] == [("resumed", "mon1-127.0.0.1:40000"), ("drained", ch)]
+    assert bytes(vapp.data[ch]) == b"q" * 8192  # exactly once
+    assert sess.unacked_total == 0 and sess.unacked_bytes == {}
+
+
+def test_closed_or_freed_channels_get_no_drained_and_counts_reset():
+    clock, core, capp, vp, vapp, w = setup(channel_high=4096, vp_high=1 << 20)
+    sess = core.sessions[b"M" * 8]
+    ch = sess.open_channel()
+    w.pump()
+    w.frozen = True
+    assert sess.channel_write(ch, b"r" * 4096) is False
+    sess.channel_close(ch)
+    w.frozen = False
+    w.pump()
+    assert _drained(capp) == [] and sess.unacked_total == 0
+    ch2 = sess.open_channel()
+    w.pump()
+    w.frozen = True
+    assert sess.channel_write(ch2, b"r" * 4096) is False
+    sess.terminate("test")
+    assert sess.unacked_total == 0 and sess.unacked_bytes == {} and sess.channel_writable(ch2)
+
+
+def test_owner_without_channel_drained_still_works():
+    class Old(CtrlApp):
+        channel_drained = None  # an events object from before back-pressure
+    clock = Clock()
+    core = ControllerCore(clock, Old(), channel_high=4096)
+    vp = VPSession(clock, VPApp(), name=b"o", magic=b"O" * 8)
+    w = Wire(core, vp)
+    w.pump()
+    sess = core.sessions[b"O" * 8]
+    ch = sess.open_channel()
+    w.pump()
+    w.frozen = True
+    assert sess.channel_write(ch, b"o" * 5000) is False
+    w.frozen = False
+    w.pump()
+    assert sess.channel_writable(ch) and sess.unacked_total == 0
+
+
+def test_vp_role_counts_unacked_bytes_too():
+    clock, core, capp, vp, vapp, w = setup()
+    sess = core.sessions[b"M" * 8]
+    ch = sess.open_channel()
+    w.pump()
+    w.frozen = True
+    vp.send_data(ch, b"v" * 20_000)
+    assert vp.unacked_bytes == {ch: 20_000} and vp.unacked_total == 20_000
+    w.frozen = False
+    w.pump()
+    assert vp.unacked_total == 0 and vp.unacked_bytes == {}
+
+
+@pytest.mark.parametrize("kw", [dict(channel_high=10, channel_low=10), dict(vp_high=5, vp_low=9)])
+def test_bad_bounds_refused(kw):
+    with pytest.raises(ValueError):
+        ControllerCore(Clock(), CtrlApp(), **kw)

@@ -68,9 +68,29 @@ Controller role -- `ControllerCore` (used by ``twistd ixp-remoted``)
     ch = sess.open_channel(); sess.channel_write(ch, data); sess.channel_close(ch)
 
 ``events`` (see `ControllerEvents`) is told ``vp_new``, ``vp_resumed``,
-``vp_detached`` (zombie), ``vp_gone`` (state freed), ``channel_data`` and
-``channel_fin`` (the VP finished a channel).  ``authorize(name)`` may return
-a refusal reason (TLS client-certificate name check).
+``vp_detached`` (zombie), ``vp_gone`` (state freed), ``channel_data``,
+``channel_fin`` (the VP finished a channel) and, if it has the method,
+``channel_drained`` (below).  ``authorize(name)`` may return a refusal reason
+(TLS client-certificate name check); it is asked for the claimed name of a
+MASTER_NEW, for the held name of a MASTER_RES, and -- when a MASTER_NEW
+carries a magic we hold -- for the held name too: a VP may replace only a
+session it could also have resumed.  ``admit(name, replaces)`` may refuse a
+MASTER_NEW before any state is made (the daemon's admission policy).
+
+Back-pressure (controller -> VP).  Every reliable frame stays in the
+retransmit queue until the VP ACKs it, so a VP that is away (zombie) or not
+reading would make the queue grow without bound.  The session counts the
+payload bytes awaiting an ACK per channel (``unacked_bytes[ch]``) and in
+total (``unacked_total``).  ``channel_write`` always accepts its bytes but
+returns False once the channel holds ``channel_high`` (1 MiB) unacked bytes or
+the whole VP ``vp_high`` (4 MiB): the owner should then stop reading from
+that user.  When ACKs (or the MASTER_RES of a resume) bring the channel to
+``channel_low`` (1/4 of high) and the VP to ``vp_low`` (1/2 of high),
+``channel_drained(session, ch)`` is called once and the owner may read
+again.  Memory per VP is so bounded by ``vp_high`` plus one read per user;
+other VPs are unaffected.  The VP -> controller direction needs no window:
+the controller delivers every frame at once (and the daemon bounds what a
+slow user may have pending).
 """
 
 from __future__ import annotations
@@ -90,7 +110,7 @@ from .frames import (
 __all__ = [
     "KEEPALIVE_TIME", "DEAD_TIME", "HANDSHAKE_TIME", "ZOMBIE_TIME", "seq_diff",
     "VPSession", "VPEvents", "ControllerCore", "ControllerConnection", "ControllerSession",
-    "ControllerEvents",
+    "ControllerEvents", "CHANNEL_HIGH", "VP_HIGH",
 ]
 
 KEEPALIVE_TIME = 30.0   # send a KEEPALIVE after this long without sending
@@ -99,6 +119,8 @@ HANDSHAKE_TIME = 30.0   # controller: MASTER_NEW/RES must arrive within this
 ZOMBIE_TIME = 900.0     # controller: keep a disconnected VP's state this long
 VP_CHUNK = 8184         # VP -> controller data frames (what scamper uses)
 CONTROLLER_CHUNK = 4096  # controller -> VP data frames (what sc_remoted uses)
+CHANNEL_HIGH = 1 << 20   # controller: unacked bytes per channel before the user is paused
+VP_HIGH = 4 << 20        # controller: unacked bytes per VP before its users are paused
 
 _MASK = 0xFFFFFFFF
 _ACK_HEAD = HEADER.pack  # (seq, channel, len)
@@ -128,6 +150,10 @@ class _Link:
         self.snd_nxt = 0
         self.rcv_nxt = 0
         self.unacked: deque[Frame] = deque()
+        # Payload bytes of the data frames in ``unacked``, per channel and in
+        # total: what the back-pressure of the controller role is based on.
+        self.unacked_bytes: dict[int, int] = {}
+        self.unacked_total = 0
         self._write: Optional[Write] = None   # set only while established
         self._close: Optional[Close] = None
         self._last_send = 0.0
@@ -191,6 +217,10 @@ class _Link:
         f = Frame(self.snd_nxt, channel, payload)
         self.snd_nxt = (self.snd_nxt + 1) & _MASK
         self.unacked.append(f)
+        if channel:
+            n = len(payload)
+            self.unacked_bytes[channel] = self.unacked_bytes.get(channel, 0) + n
+            self.unacked_total += n
         if self._write is not None:
             self._raw(f.encode())
 
@@ -210,7 +240,24 @@ class _Link:
         """Discard held frames older than ``seq`` (the peer has them)."""
         q = self.unacked
         while q and seq_diff(q[0].seq, seq) < 0:
-            q.popleft()
+            self._acked(q.popleft())
+
+    def _acked(self, f: Frame) -> None:
+        """``f`` left the retransmit queue (the peer has it): update the counts."""
+        ch = f.channel
+        if ch:
+            n = len(f.payload)
+            left = self.unacked_bytes[ch] - n
+            if left:
+                self.unacked_bytes[ch] = left
+            else:
+                del self.unacked_bytes[ch]
+            self.unacked_total -= n
+
+    def _clear_unacked(self) -> None:
+        self.unacked.clear()
+        self.unacked_bytes.clear()
+        self.unacked_total = 0
 
     # ---- receiving -------------------------------------------------------
 
@@ -234,7 +281,7 @@ class _Link:
                 raise ProtocolError(f"ACK {msg.seq} with nothing outstanding")
             if q[0].seq != msg.seq:
                 raise ProtocolError(f"ACK {msg.seq} does not name the oldest unacked seq {q[0].seq}")
-            q.popleft()
+            self._acked(q.popleft())
         elif t is Keepalive:
             pass
         elif t is ChannelFin or t is ChannelNew:
@@ -351,7 +398,7 @@ class VPSession(_Link):
 
     def _reset(self) -> None:
         self.snd_nxt = self.rcv_nxt = 0
-        self.unacked.clear()
+        self._clear_unacked()
         self.channels.clear()
         self.master_id = None
 
@@ -432,6 +479,8 @@ class ControllerEvents(Protocol):
     def vp_gone(self, session: ControllerSession, reason: str) -> None: ...
     def channel_data(self, session: ControllerSession, channel: int, data: bytes) -> None: ...
     def channel_fin(self, session: ControllerSession, channel: int) -> None: ...
+    # optional: def channel_drained(self, session, channel) -> None -- a channel
+    # whose channel_write returned False may be written again (back-pressure)
 
 
 class ControllerSession(_Link):
@@ -455,6 +504,9 @@ class ControllerSession(_Link):
         self._zombie: Optional[IDelayedCall] = None
         self.gone = False
         self.context: object = None      # for the daemon's own use
+        # channels whose last channel_write returned False: each gets one
+        # channel_drained event once it may take more (see channel_write)
+        self._blocked: set[int] = set()
 
     @property
     def label(self) -> str:
@@ -477,13 +529,49 @@ class ControllerSession(_Link):
         self._send_reliable(0, ChannelNew(ch).encode())
         return ch
 
-    def channel_write(self, channel: int, data: bytes) -> None:
-        """User bytes for the VP (dropped once we sent our FIN)."""
-        if self.channels.get(channel) is False and data and not self.gone:
-            self._send_chunked(channel, data, CONTROLLER_CHUNK)
+    def channel_write(self, channel: int, data: bytes) -> bool:
+        """User bytes for the VP (dropped once we sent our FIN).
+
+        Always accepted (never dropped, never raises for a full window).
+        Returns False when the caller should stop producing for this
+        channel: its unacknowledged bytes reached the core's
+        ``channel_high``, or this VP's total reached ``vp_high``.  The
+        events' ``channel_drained(session, channel)`` then follows once, when
+        both are back at or below ``channel_low`` / ``vp_low``.
+        """
+        if self.channels.get(channel) is not False or not data or self.gone:
+            return True
+        self._send_chunked(channel, data, CONTROLLER_CHUNK)
+        core = self.core
+        if (channel in self._blocked or self.unacked_bytes.get(channel, 0) >= core.channel_high
+                or self.unacked_total >= core.vp_high):
+            if channel in self.channels:  # (a failing write may have freed us meanwhile)
+                self._blocked.add(channel)
+            return False
+        return True
+
+    def channel_writable(self, channel: int) -> bool:
+        """False between a channel_write that returned False and its channel_drained."""
+        return channel not in self._blocked
+
+    def _drained(self, channel: int) -> bool:
+        core = self.core
+        return (self.unacked_bytes.get(channel, 0) <= core.channel_low
+                and self.unacked_total <= core.vp_low)
+
+    def _acked(self, f: Frame) -> None:
+        super()._acked(f)
+        blocked = self._blocked
+        if blocked and (f.channel in blocked or self.unacked_total <= self.core.vp_low):
+            drained = self.core.events_drained
+            for ch in [c for c in blocked if self._drained(c)]:
+                blocked.discard(ch)
+                if drained is not None:
+                    drained(self, ch)
 
     def channel_close(self, channel: int) -> None:
         """The user went away: send CHANNEL_FIN unless the VP already ended it."""
+        self._blocked.discard(channel)
         if self.channels.get(channel) is False and not self.gone:
             self.channels[channel] = True
             self._send_reliable(0, ChannelFin(channel).encode())
@@ -496,6 +584,7 @@ class ControllerSession(_Link):
     def _on_control(self, msg) -> None:
         if type(msg) is ChannelNew:
             raise ProtocolError("CHANNEL_NEW from a VP")
+        self._blocked.discard(msg.channel)
         if self.channels.pop(msg.channel, None) is not None:
             self.core.events.channel_fin(self, msg.channel)
 
@@ -690,9 +779,20 @@ class ControllerCore:
     def __init__(self, clock: IReactorTime, events: ControllerEvents,
                  zombie_time: float = ZOMBIE_TIME, handshake_time: float = HANDSHAKE_TIME,
                  keepalive: float = KEEPALIVE_TIME, dead: float = DEAD_TIME,
-                 max_payload: int = MAX_PAYLOAD) -> None:
+                 max_payload: int = MAX_PAYLOAD, channel_high: int = CHANNEL_HIGH,
+                 channel_low: Optional[int] = None, vp_high: int = VP_HIGH,
+                 vp_low: Optional[int] = None) -> None:
         self.clock = clock
         self.events = events
+        # Back-pressure bounds (bytes unacknowledged by the VP); see channel_write.
+        self.channel_high = channel_high
+        self.channel_low = channel_high // 4 if channel_low is None else channel_low
+        self.vp_high = vp_high
+        self.vp_low = vp_high // 2 if vp_low is None else vp_low
+        if not (0 <= self.channel_low < self.channel_high and 0 <= self.vp_low < self.vp_high):
+            raise ValueError("back-pressure bounds need 0 <= low < high")
+        # optional event: owners written before back-pressure existed lack it
+        self.events_drained = getattr(events, "channel_drained", None)
         self.zombie_time = zombie_time
         self.handshake_time = handshake_time
         self.keepalive_time = keepalive
@@ -725,7 +825,8 @@ class ControllerCore:
             conn._abandon(reason, quiet=True)
         if self.sessions.get(sess.magic) is sess:
             del self.sessions[sess.magic]
-        sess.unacked.clear()
+        sess._clear_unacked()
+        sess._blocked.clear()
         self.events.vp_gone(sess, reason)
         sess.channels.clear()
 
