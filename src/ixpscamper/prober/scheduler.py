@@ -1,8 +1,16 @@
 """The prober: many ping/trace tasks at once under a packets-per-second limit.
 
 * Transmit slots are handed out one at a time, at most ``pps`` per second
-  for the whole prober (scamper's ``-p``), in the order tasks asked.
-* ``window`` (0 = unlimited) caps how many tasks run at once; the rest wait.
+  for the whole prober (scamper's ``-p``).  Every task belongs to a
+  *group* (the VP: the attached source that sent the command; ``None``
+  for all tasks submitted without one) with a weight (scamper's source
+  priority).  Slots are shared between the groups that want one by
+  weighted fair queueing (:class:`~ixpscamper.prober.fairshare.FairShare`),
+  and within a group go in the order its tasks asked: one user's long
+  queue never holds back another user's first probe by more than about
+  one slot per waiting group.
+* ``window`` (0 = unlimited) caps how many tasks run at once; the rest
+  wait, and are started in the same fair order between groups.
 * Every task gets its own source port / ICMP id, and replies are
   demultiplexed by (family, protocol, port) — the port the probe came from,
   as read from the reply or from the probe an ICMP error quotes — so two
@@ -16,7 +24,7 @@ import collections
 import ipaddress
 import os
 import random
-from typing import Callable, Optional
+from typing import Callable, Hashable, Optional
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -24,6 +32,7 @@ from twisted.python.failure import Failure
 
 from ..warts.records import PingMethod
 from . import packets
+from .fairshare import FairShare
 from .net import RTN_UNICAST, Network, ProberError, SOURCE_DL, SOURCE_SOCK, now_ns as wall_ns
 from .ping import ICMP_PING_METHODS, TCP_PING_METHODS, PingRun
 from .specs import check_family, ping_spec, trace_spec, unsupported
@@ -45,9 +54,11 @@ class Task:
     ``error`` holds a one-line reason when the record's stop reason is ERROR.
     """
 
-    def __init__(self, prober: "Prober", options):
+    def __init__(self, prober: "Prober", options, group: Hashable = None, weight: int = 1):
         self.prober = prober
         self.options = options
+        self.group = group
+        self.weight = weight
         self.deferred: defer.Deferred = defer.Deferred()
         self.run: Optional[TraceRun | PingRun] = None
         self.keys: list[Key] = []
@@ -187,11 +198,14 @@ class Prober:
             self.now_ns = wall_ns
         self.rng = rng or random.SystemRandom()
         self.pid = os.getpid() if pid is None else pid
-        self._waiting: collections.deque[Task] = collections.deque()
+        # tasks not yet started, shared fairly between groups when a window
+        # limits how many run; _held: waiting for a source port in use
+        self._waiting: FairShare[Task] = FairShare()
+        self._held: list[Task] = []
         # insertion-ordered dict as an ordered set: O(1) removal of a finished task
         self._active: dict[Task, None] = {}
         self._by_key: dict[Key, Task] = {}
-        self._sendq: collections.deque[Task] = collections.deque()
+        self._sendq: FairShare[Task] = FairShare()
         self._slot_call = None
         self._next_slot = 0.0
         self._next_port: dict[str, int] = {}
@@ -199,10 +213,18 @@ class Prober:
 
     # -- public -------------------------------------------------------------
 
-    def submit(self, options) -> Task:
-        """Queue a measurement; returns its :class:`Task` at once."""
-        task = Task(self, options)
-        self._waiting.append(task)
+    def submit(self, options, group: Hashable = None, weight: int = 1) -> Task:
+        """Queue a measurement; returns its :class:`Task` at once.
+
+        ``group`` (any hashable; the VP passes the attached source) is who
+        the task is for: transmit slots and task starts are shared fairly
+        between groups, ``weight`` (>= 1, scamper's ``attach priority``)
+        times as many for this group as for a group of weight 1.
+        """
+        if weight < 1:
+            raise ValueError("weight must be at least 1")
+        task = Task(self, options, group, weight)
+        self._waiting.push(group, task, weight)
         self._pump()
         return task
 
@@ -212,11 +234,11 @@ class Prober:
 
     @property
     def tasks(self) -> list[Task]:
-        return list(self._waiting) + list(self._active)
+        return list(self._held) + list(self._waiting) + list(self._active)
 
     def close(self) -> None:
         """Halt every task and close the sockets."""
-        for task in list(self._waiting) + list(self._active):
+        for task in self.tasks:
             task.halt()
         if self._slot_call is not None and self._slot_call.active():
             self._slot_call.cancel()
@@ -224,31 +246,32 @@ class Prober:
 
     # -- starting tasks -------------------------------------------------------
 
+    def _window_full(self) -> bool:
+        return bool(self.window) and len(self._active) >= self.window
+
     def _pump(self) -> None:
-        progressed = True
-        while progressed and self._waiting:
-            progressed = False
-            if self.window and len(self._active) >= self.window:
+        # Tasks held for a busy port go first, in order: they have waited
+        # longest, and one only starts once a running task freed its port.
+        for task in list(self._held):
+            if self._window_full():
                 return
-            for task in list(self._waiting):
-                if self.window and len(self._active) >= self.window:
-                    return
-                started = self._try_start(task)
-                if started:
-                    progressed = True
+            if self._try_start(task):
+                self._held.remove(task)
+        while self._waiting and not self._window_full():
+            task = self._waiting.pop()
+            if not self._try_start(task):
+                self._held.append(task)
 
     def _try_start(self, task: Task) -> bool:
         """Start ``task`` unless its ports are busy; True if it left the queue."""
         try:
             keys, sport = self._choose_keys(task)
         except ProberError as exc:
-            self._waiting.remove(task)
             task.state = "done"
             task.deferred.errback(Failure(exc))
             return True
         if keys is None:
             return False
-        self._waiting.remove(task)
         try:
             self._setup(task, keys, sport)
         except ProberError as exc:
@@ -386,7 +409,7 @@ class Prober:
             return
         if not task._queued:  # a flag, not a scan of a queue that may hold thousands
             task._queued = True
-            self._sendq.append(task)
+            self._sendq.push(task.group, task, task.weight)
         self._arm()
 
     def _arm(self) -> None:
@@ -408,7 +431,7 @@ class Prober:
         if self._next_slot < now - max(interval, 0.01):
             self._next_slot = now - max(interval, 0.01) + interval
         while self._sendq and self._next_slot <= now + 1e-6:
-            task = self._sendq.popleft()
+            task = self._sendq.pop()
             task._queued = False
             if task.run is None or task.run.done or task.state != "running":
                 continue
@@ -440,8 +463,11 @@ class Prober:
     def _halt(self, task: Task) -> None:
         if task.state == "done":
             return
-        if task in self._waiting:
-            self._waiting.remove(task)
+        if task.state == "waiting":
+            if task in self._held:
+                self._held.remove(task)
+            else:
+                self._waiting.remove(task.group, task)
             task.state = "done"
             task.deferred.errback(Failure(ProberError("halted before it started")))
             return
@@ -462,10 +488,7 @@ class Prober:
         self._active.pop(task, None)
         if task._queued:
             task._queued = False
-            try:
-                self._sendq.remove(task)
-            except ValueError:
-                pass
+            self._sendq.remove(task.group, task)
 
     def _finished(self, task: Task) -> None:
         if task.state == "done":

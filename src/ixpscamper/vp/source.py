@@ -3,15 +3,22 @@
 An :class:`AttachedSource` is what scamper calls a control source: one
 remote channel, or one connection to the local control socket.  It reads
 commands through the sans-IO :class:`~ixpscamper.control.server.ControlServer`,
-runs every accepted command on the measurement backend at once (scamper
-runs a source's tasks one after another; the prober keeps concurrent
-tasks apart), and writes each result as a ``DATA`` block the moment it is
+runs every accepted command on the measurement backend at once (the
+prober keeps concurrent tasks apart), and writes each result as a ``DATA`` block the moment it is
 ready, framed by the list, cycle-start and cycle-stop records scamper's
 remote mode writes.
 
 The source never touches a socket: bytes go out through ``write``, and
 ``finish`` is called once after the last byte (the channel's FIN, or
 closing the connection).
+
+Sources share the VP fairly: a backend with ``start_for`` is told which
+source each task is for, and with what weight (the source's ``attach
+priority``, 1 for a remote channel, as in scamper), and shares transmit
+slots between sources by weighted fair queueing; within a source its
+tasks still run concurrently.  scamper instead hands out task *starts*
+round-robin, ``priority`` tasks per source per turn, whenever no running
+task has a probe due.
 """
 
 from __future__ import annotations
@@ -53,6 +60,11 @@ class Backend(Protocol):
 
     def start(self, options: Any) -> RunningTask:
         """Start a measurement; its ``deferred`` fires with a Trace/Ping record."""
+
+    # Optional: ``start_for(options, group, weight) -> RunningTask`` starts
+    # a measurement on behalf of ``group`` (the AttachedSource) with
+    # ``weight`` (its priority); a backend that has it shares its resources
+    # fairly between groups, and AttachedSource then uses it instead of start.
 
 
 #: measurement commands started per reactor turn (see AttachedSource._drain)
@@ -100,6 +112,11 @@ class AttachedSource:
         if attached:
             self._attached()
             self._flush()
+
+    @property
+    def priority(self) -> int:
+        """This source's share of the VP: ``attach priority N``, else 1."""
+        return self.core.priority
 
     # -- input ---------------------------------------------------------------
 
@@ -222,7 +239,11 @@ class AttachedSource:
             self.core.reject(f"internal error: {type(e).__name__}")
             return
         try:
-            task = self.backend.start(options)
+            start_for = getattr(self.backend, "start_for", None)
+            if start_for is not None:
+                task = start_for(options, self, self.priority)
+            else:
+                task = self.backend.start(options)
         except CommandRejected as e:
             self.core.reject(str(e))
             return
