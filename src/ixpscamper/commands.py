@@ -59,6 +59,7 @@ __all__ = [
     "TRACE_METHODS",
     "PING_METHODS",
     "sport_default",
+    "destination_problem",
 ]
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -475,6 +476,61 @@ def _ip(text: str) -> IPAddress | None:
         return ipaddress.IPv4Address(socket.inet_aton(text))
     except OSError:
         return None
+
+
+_V4_MULTICAST = ipaddress.IPv4Network("224.0.0.0/4")
+_V4_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_V6_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_V6_COMPAT = ipaddress.IPv6Network("::/96")
+_V6_LINKLOCAL = ipaddress.IPv6Network("fe80::/10")
+_V6_MULTICAST = ipaddress.IPv6Network("ff00::/8")
+
+
+def destination_problem(addr: IPAddress) -> str | None:
+    """Why ``addr`` will not be probed, or None if it may be.
+
+    scamper 20211212 and 20260420 parse any address and leave the refusal to
+    the kernel, which they ask for a source address (a UDP ``connect``) and
+    then bind their socket to it; that fails, so nothing is sent, for
+    IPv4-mapped IPv6 (the bind), the limited broadcast and directed
+    broadcasts (EACCES: no SO_BROADCAST), and IPv6 link-local unicast and
+    link-scope multicast (EINVAL: no scope id).  ixpscamper refuses these up
+    front instead.  Directed broadcasts depend on the
+    interfaces, so they are left to the prober's route lookup (not a unicast
+    route: refused).  Beyond scamper, which would send these, ixpscamper also
+    refuses every multicast destination (any member of the group may answer,
+    so the replies cannot be matched to one destination), the unspecified
+    addresses (which scamper ends up probing the local host with, and which
+    an IPv6 raw socket sends on the default route) and the deprecated
+    IPv4-compatible IPv6 addresses ``::a.b.c.d`` (RFC 4291: a sit tunnel
+    would carry them as IPv4).  Documentation, shared, private, benchmarking
+    and reserved ranges (192.0.2.0/24, 198.18.0.0/15, 240.0.0.0/4, ...) are
+    probed, as by scamper.
+
+    The command language itself accepts every address (so that options
+    round-trip through :meth:`TraceOptions.to_command`); this is the check
+    the prober applies, through :func:`ixpscamper.prober.specs.unsupported`,
+    before it sends anything.
+    """
+    if addr.version == 4:
+        if addr == _V4_BROADCAST:
+            return "the IPv4 limited broadcast address"
+        if addr.is_unspecified:
+            return "the unspecified address"
+        if addr in _V4_MULTICAST:
+            return "a multicast address"
+        return None
+    if addr.is_unspecified:
+        return "the unspecified address"
+    if addr in _V6_MAPPED:
+        return f"an IPv4-mapped IPv6 address (probe {addr.ipv4_mapped} instead)"
+    if addr in _V6_COMPAT and not addr.is_loopback:
+        return "a deprecated IPv4-compatible IPv6 address"
+    if addr in _V6_MULTICAST:
+        return "a multicast address"
+    if addr in _V6_LINKLOCAL:
+        return "an IPv6 link-local address (no interface can be given)"
+    return None
 
 
 def _addr(text: str | None, what: str) -> IPAddress:

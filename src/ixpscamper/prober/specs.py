@@ -11,6 +11,7 @@ import ipaddress
 import random
 from typing import Optional
 
+from ..commands import destination_problem
 from ..warts.records import PingFlag, PingMethod, TraceFlag, TraceMethod
 from .net import ProberError
 from .ping import TCP_PING_METHODS, PingSpec
@@ -21,6 +22,13 @@ __all__ = ["trace_spec", "ping_spec", "unsupported", "check_family"]
 
 def unsupported(options) -> Optional[str]:
     """Why the prober cannot run ``options``, or None."""
+    # options built without parse_command (the Python API) get the same
+    # destination check as a parsed command, before anything is sent
+    problem = destination_problem(options.dst)
+    if problem is not None:
+        dst = options.dst
+        shown = f"::ffff:{dst.ipv4_mapped}" if dst.version == 6 and dst.ipv4_mapped else str(dst)
+        return f"cannot {options.kind} {shown}: it is {problem}"
     if options.kind == "trace":
         if options.pmtud:
             return "trace -M (path MTU discovery) is not supported by the ixpscamper prober"
