@@ -12,11 +12,23 @@ VP's unix socket) measure, for each controller:
 
 Usage: python3 bench/remoted_bench.py [--mb 300] [--vps 1000] [--idle 40] [--rtts 2000]
 Targets: throughput >= 0.8x sc_remoted; 1000 VPs held; memory/VP <= 3x.
+
+The ``scale`` section (``python3 bench/remoted_bench.py scale --vps 9000``):
+N VPs from one process (bench/manyvps.py) register at once, all their TCP
+connections are cut at once, all resume at once, and users of a sample of
+VPs check that each of their lines comes back exactly once, in order --
+against sc_remoted and ixp-remoted one after the other in the same run,
+printed side by side.  Each controller gets 2 fds per VP (TCP + its unix
+socket), so N is bounded by about half of ``ulimit -Hn``; both controllers
+are started with their soft fd limit raised to the hard limit.
+Targets: every VP registers and resumes; registering all takes no longer
+than sc_remoted; every sampled user sees its lines exactly once.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -337,8 +349,172 @@ def baseline_rtt(count: int) -> tuple[float, float]:
     return statistics.median(r) * 1e6, r[int(len(r) * 0.99)] * 1e6
 
 
+# ---- scale: N VPs registered, cut and resumed at once ------------------------------------
+
+def _load() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def scale_main(argv: list[str]) -> None:
+    """``remoted_bench.py scale``: see the module docstring."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import manyvps
+
+    ap = argparse.ArgumentParser(prog="remoted_bench.py scale",
+                                 description="N VPs register, are cut and resume at once")
+    ap.add_argument("--vps", type=int, default=9000, help="VPs (default 9000)")
+    ap.add_argument("--window", type=int, default=512,
+                    help="connects pending at once (0 = all N at once; default 512)")
+    ap.add_argument("--sample", type=int, default=50, help="VPs whose users are checked")
+    ap.add_argument("--lines", type=int, default=20, help="lines per user")
+    ap.add_argument("--phase-timeout", type=float, default=300.0,
+                    help="seconds each of register / resume may take")
+    ap.add_argument("--only", choices=["ours", "sc_remoted"], action="append")
+    ap.add_argument("--json", help="also write the raw results to this file")
+    args = ap.parse_args(argv)
+    kinds = [k for k in ("sc_remoted", "ours") if k in (args.only or ("sc_remoted", "ours"))]
+    if "sc_remoted" in kinds and shutil.which("sc_remoted") is None:
+        raise SystemExit("remoted_bench: sc_remoted not installed (apt-get install scamper)")
+    hard = manyvps.raise_nofile()
+    need = 2 * args.vps + 2 * args.sample + 64
+    if need > hard:
+        raise SystemExit(f"remoted_bench: {args.vps} VPs need about {need} fds in the "
+                         f"controller; the hard limit (ulimit -Hn) is {hard}")
+    print(f"scale: {args.vps} VPs, window {args.window or args.vps}, sample {args.sample} "
+          f"users x {args.lines} lines; fd hard limit {hard}; load {_load()}", flush=True)
+    res: dict = {}
+    for kind in kinds:
+        work = tempfile.mkdtemp(prefix="rbs-", dir="/tmp")  # short: unix paths <= 107 bytes
+        ctl = manyvps.launch_controller(kind, work)
+        try:
+            load0 = _load()
+            r = manyvps.run_driver(ctl.port, ctl.sockdir, args.vps, pid=ctl.pid,
+                                   window=args.window, sample=args.sample, lines=args.lines,
+                                   phase_timeout=args.phase_timeout)
+            r["load_before"], r["load_after"] = load0, _load()
+            time.sleep(0.5)  # the driver's exit closes every VP and user at once
+            r["exit_before_sigint"] = ctl.proc.poll()
+            r["controller_nofile"] = ctl.nofile_limit()
+        except Exception as e:  # the run failed as a whole: say so, keep the other one
+            r = {"failed": str(e)[-1500:]}
+        finally:
+            rc = ctl.stop()
+            tail = ctl.output()[-600:]
+            shutil.rmtree(work, ignore_errors=True)
+        r["exit_status"] = rc
+        died = r.get("exit_before_sigint")
+        if died is not None:
+            r["exit_note"] = (f"{kind} died on its own (status {died}; negative = signal) "
+                              f"before the SIGINT; alive after each phase: "
+                              f"{r.get('controller_alive')}; log tail {tail[-300:]!r}")
+        elif rc not in (0, -signal.SIGINT, 128 + signal.SIGINT, 1):
+            r["exit_note"] = f"{kind} exited with status {rc} on SIGINT: {tail[-300:]!r}"
+        res[kind] = r
+        if "failed" in r:
+            print(f"[{kind}] run failed: {r['failed']}", flush=True)
+        else:
+            print(f"[{kind}] registered {r['register']['ok']}/{args.vps} in "
+                  f"{r['register']['registered_s']:.2f} s, resumed {r['resume']['ok']}/{args.vps} in "
+                  f"{r['resume']['resumed_s']:.2f} s (load {r['load_before']} -> {r['load_after']})",
+                  flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    print()
+    print(_scale_table(res, kinds, args.vps))
+
+
+def _scale_table(res: dict, kinds: list[str], n: int) -> str:
+    def cell(kind: str, fn) -> str:
+        r = res.get(kind, {})
+        if "failed" in r:
+            return "run failed"
+        try:
+            return fn(r)
+        except (KeyError, TypeError, ZeroDivisionError):
+            return "-"
+
+    def reasons(d: dict) -> str:
+        return "; ".join(f"{v}x {k}" for k, v in d.items()) or "none"
+
+    def sockname(r: dict) -> str:
+        s = r["resume"]
+        if s["sockets_first_port_name"] and not s["sockets_current_port_name"]:
+            return f"kept ({s['sockets_first_port_name']})"
+        if s["sockets_current_port_name"] and not s["sockets_first_port_name"]:
+            return f"new port ({s['sockets_current_port_name']})"
+        return f"kept {s['sockets_first_port_name']}, new {s['sockets_current_port_name']}"
+
+    def users(key: str):
+        return lambda r: f"{r[key]['exactly_once']}/{r[key]['users']}" + (
+            "" if not r[key]["problems"] else " " + reasons(
+                {f"{k}: {v}": 1 for k, v in list(r[key]["problems"].items())[:2]}))
+
+    mib = 1024.0
+    rows = [
+        ("time to register all (s)", lambda r: f"{r['register']['registered_s']:.2f}"),
+        ("  median VP (s)", lambda r: f"{r['register']['median_vp_s']:.2f}"),
+        ("registered / failures", lambda r: f"{r['register']['ok']} / {r['register']['failures']}"),
+        ("  register failure reasons", lambda r: reasons(r["register"]["failure_reasons"])),
+        ("cut connections", lambda r: f"{r['cut']['connections']}"),
+        ("time to resume all (s)", lambda r: f"{r['resume']['resumed_s']:.2f}"),
+        ("  median VP (s)", lambda r: f"{r['resume']['median_vp_s']:.2f}"),
+        ("resumed / failures", lambda r: f"{r['resume']['ok']} / {r['resume']['failures']}"),
+        ("  resume failure reasons", lambda r: reasons(r["resume"]["failure_reasons"])),
+        ("socket name after resume", sockname),
+        ("other errors", lambda r: reasons(r["errors"])),
+        ("users across the cut: exactly once", users("users_across_cut")),
+        ("users after the resume: exactly once", users("users_after_resume")),
+        ("RSS registered (MiB)", lambda r: f"{r['controller']['rss_kb_registered'] / mib:.0f}"),
+        ("RSS resumed (MiB)", lambda r: f"{r['controller']['rss_kb_resumed'] / mib:.0f}"),
+        ("  KiB per VP (registered)", lambda r: f"{(r['controller']['rss_kb_registered'] - r['controller']['rss_kb_start']) / n:.1f}"),
+        ("CPU s: register", lambda r: f"{r['controller']['register_cpu_s']:.2f}"),
+        ("CPU s: resume", lambda r: f"{r['controller']['resume_cpu_s']:.2f}"),
+        ("CPU s: whole run", lambda r: f"{r['controller']['total_cpu_s']:.2f}"),
+        ("controller fds (registered)", lambda r: f"{r['controller']['fds_registered']}"),
+        ("controller fd limit (soft, hard)", lambda r: f"{tuple(r['controller_nofile'])}"),
+        ("listen backlog", lambda r: f"{r['listen_backlog']}"),
+        ("ListenOverflows / ListenDrops", lambda r: f"{r['listen_overflows'].get('ListenOverflows')} / {r['listen_overflows'].get('ListenDrops')}"),
+        ("driver CPU s", lambda r: f"{r['driver_cpu_s']:.2f}"),
+        ("load before -> after", lambda r: f"{r['load_before']} -> {r['load_after']}"),
+        ("controller alive after reg/cut/resume/users",
+         lambda r: "/".join("yes" if r["controller_alive"][k] else "NO"
+                            for k in ("registered", "cut", "resumed", "users_done"))),
+        ("died by itself (status) / at SIGINT",
+         lambda r: f"{r['exit_before_sigint']} / {r['exit_status']}"),
+    ]
+    w0 = max(len(r[0]) for r in rows)
+    cols = [[cell(k, fn) for _, fn in rows] for k in kinds]
+    ws = [max(len(k), *(len(c) for c in col)) for k, col in zip(kinds, cols)]
+    out = [f"{'':{w0}}  " + "  ".join(f"{k:>{w}}" for k, w in zip(kinds, ws))]
+    for i, (label, _) in enumerate(rows):
+        out.append(f"{label:{w0}}  " + "  ".join(f"{col[i]:>{w}}" for col, w in zip(cols, ws)))
+    if set(kinds) == {"ours", "sc_remoted"}:
+        o, s = res["ours"], res["sc_remoted"]
+        if "failed" not in o and "failed" not in s:
+            ok = o["register"]["registered_s"] <= s["register"]["registered_s"]
+            out.append("")
+            out.append(f"register all: ours/sc_remoted = "
+                       f"{o['register']['registered_s'] / max(s['register']['registered_s'], 1e-9):.2f}x "
+                       f"(target <= 1: {'met' if ok else 'NOT met'}); "
+                       f"every VP resumed: ours {'yes' if o['resume']['failures'] == 0 else 'NO'}, "
+                       f"sc_remoted {'yes' if s['resume']['failures'] == 0 else 'NO'}")
+    for k in kinds:
+        if res.get(k, {}).get("exit_note"):
+            out.append(res[k]["exit_note"])
+    return "\n".join(out)
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    if sys.argv[1:2] == ["scale"]:
+        scale_main(sys.argv[2:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 epilog="python3 bench/remoted_bench.py scale --help: the scale section")
     ap.add_argument("--mb", type=int, default=300, help="MB relayed in (a)")
     ap.add_argument("--vps", type=int, default=1000, help="VPs in (b)")
     ap.add_argument("--idle", type=float, default=40.0, help="idle seconds in (b)")
