@@ -123,11 +123,19 @@ def _pending(transport) -> int:
 class UserProtocol(Protocol):
     """One connection on a VP's unix socket = one channel.
 
-    It registers itself as the producer of its own transport only to learn
-    when the user falls behind: once more than ``USER_BACKLOG`` bytes wait
-    for a user, that user's connection is closed (one log line; the VP gets
-    CHANNEL_FIN) rather than the daemon's memory filling up.  Other users of
-    the VP are not slowed down.
+    VP -> user: it registers itself as the producer of its own transport
+    only to learn when the user falls behind: once more than
+    ``USER_BACKLOG`` bytes wait for a user, that user's connection is closed
+    (one log line; the VP gets CHANNEL_FIN) rather than the daemon's memory
+    filling up.  Writes never block, so other users of the VP (and other
+    VPs) are not slowed down.  The registration is undone before the
+    connection is closed (`close`): a transport with a paused streaming
+    producer resumes that producer when its buffer drains instead of
+    finishing the close, and the user would never see EOF.
+
+    User -> VP: when ``channel_write`` reports pressure (the VP is away or
+    not ACKing), the user's transport -- an IPushProducer -- is paused, and
+    resumed on the session's ``channel_drained``.
     """
 
     USER_BACKLOG = 64 * 1024 * 1024
@@ -137,6 +145,8 @@ class UserProtocol(Protocol):
         self.channel = 0
         self.paused = False
         self.backlog = 0
+        self.reading_paused = False   # we paused the user's transport (back-pressure)
+        self._registered = False
 
     def connectionMade(self) -> None:
         sess = self.entry.session
@@ -146,6 +156,21 @@ class UserProtocol(Protocol):
         self.channel = sess.open_channel()
         self.entry.users[self.channel] = self
         self.transport.registerProducer(self, True)
+        self._registered = True
+
+    def close(self) -> None:
+        """Close after the pending results are written (the VP is done)."""
+        self.channel = 0
+        if self._registered:
+            self._registered = False
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
+    def resume_reading(self) -> None:
+        """The VP acknowledged enough of this user's bytes: read on."""
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resumeProducing()
 
     def pauseProducing(self) -> None:
         self.paused = True
@@ -173,7 +198,12 @@ class UserProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         if self.channel:
-            self.entry.session.channel_write(self.channel, data)
+            if not self.entry.session.channel_write(self.channel, data) and not self.reading_paused:
+                # Too much of this user's input is unacknowledged: stop
+                # reading (the kernel then pushes back on the user) until
+                # channel_drained.
+                self.reading_paused = True
+                self.transport.pauseProducing()
 
     def connectionLost(self, reason=None) -> None:
         ch, self.channel = self.channel, 0
@@ -437,8 +467,7 @@ class RemotedService(service.Service):
         users = list(entry.users.values())
         entry.users.clear()
         for u in users:
-            u.channel = 0
-            u.transport.loseConnection()
+            u.close()
         self._remove_socket(entry)
 
     def _remove_socket(self, entry: VPEntry) -> None:
@@ -456,5 +485,10 @@ class RemotedService(service.Service):
     def channel_fin(self, sess: ControllerSession, channel: int) -> None:
         u = sess.context.users.pop(channel, None)
         if u is not None:
-            u.channel = 0
-            u.transport.loseConnection()
+            u.close()
+
+    def channel_drained(self, sess: ControllerSession, channel: int) -> None:
+        entry = sess.context
+        u = entry.users.get(channel) if isinstance(entry, VPEntry) else None
+        if u is not None:
+            u.resume_reading()

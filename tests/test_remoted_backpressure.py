@@ -1,0 +1,177 @@
+"""Back-pressure in ``twistd ixp-remoted`` (a subprocess), end to end: a user
+who pauses reading still gets EOF, and a user writing into a VP that is away
+or not reading is paused instead of filling the controller's memory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import select
+import socket
+import threading
+import time
+
+import pytest
+
+from remotestub import Daemon, StubVP, User, wait_for
+
+
+class PausableVP(StubVP):
+    """A StubVP that can stop reading its socket (like a SIGSTOPped VP) and
+    can sink what it gets instead of echoing (hash and count per channel).
+
+    ``fin_after[ch] = n``: send CHANNEL_FIN on ch once n bytes came in.
+    """
+
+    def __init__(self, *a, echo: bool = True, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.paused = False
+        self.echo = echo
+        self.got: dict[int, int] = {}
+        self.digest: dict[int, "hashlib._Hash"] = {}
+        self.fin_after: dict[int, int] = {}
+
+    def channel_data(self, ch, data):
+        self.got[ch] = self.got.get(ch, 0) + len(data)
+        self.digest.setdefault(ch, hashlib.sha256()).update(data)
+        if self.echo:
+            self.session.send_data(ch, data)
+        if self.fin_after.get(ch) == self.got[ch]:
+            self.session.send_fin(ch)
+
+    def _run(self) -> None:  # StubVP's loop, plus "paused": read nothing
+        last = time.monotonic()
+        while not self._stop:
+            now = time.monotonic()
+            self.clock.advance(now - last)
+            last = now
+            if self._want_cut:
+                self._want_cut = False
+                self._drop()
+                self._down_since = now
+            if self.sock is None:
+                if self.auto_reconnect and now - getattr(self, "_down_since", 0) >= self.reconnect_delay:
+                    try:
+                        self._connect()
+                    except OSError:
+                        self._down_since = now
+                else:
+                    time.sleep(0.02)
+                continue
+            if self.paused:
+                time.sleep(0.02)
+                continue
+            s = self.sock
+            try:
+                r, _, _ = select.select([s], [], [], 0.05)
+                if r:
+                    data = s.recv(1 << 18)
+                    if not data:
+                        self._drop()
+                        self._down_since = now
+                        continue
+                    self.session.data_received(data)
+            except (OSError, ValueError) as e:
+                self.closes.append(f"error {e}")
+                self._drop()
+                self._down_since = now
+
+
+def vp_socket(d: Daemon, prefix: str = "stub-") -> str:
+    name = wait_for(lambda: [n for n in d.sockets() if n.startswith(prefix)], 10, "VP socket")[0]
+    return os.path.join(d.sockdir, name)
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_user_who_pauses_reading_still_gets_eof(tmp_path):
+    """Issue: results all written, user paused a while, then never an EOF."""
+    d = Daemon(tmp_path)
+    vp = PausableVP(d.port).start()
+    try:
+        u = User(vp_socket(d))
+        blob = bytes(range(256)) * (3 * 4096)  # 3 MiB echoed back, user not reading
+        wait_for(lambda: vp.opened, 5, "channel")
+        ch = vp.opened[0]
+        vp.fin_after[ch] = len(blob)  # the VP is done once it echoed everything
+        u.send(blob)
+        wait_for(lambda: vp.got.get(ch) == len(blob) and not vp.session.channels, 20, "the VP's FIN")
+        time.sleep(2.0)  # the user still does not read: its transport is paused meanwhile
+        got = u.read_until(len(blob) + 5, timeout=20)
+        assert got == b"MORE\n" + blob
+        assert u.wait_eof(10), "no EOF after the last result"
+    finally:
+        vp.stop()
+        d.stop()
+
+
+def _pattern(i: int, size: int) -> bytes:
+    return (b"%012d|" % i) * (size // 13) + b"#" * (size % 13)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("away", ["stopped", "zombie"])
+def test_user_writing_into_an_absent_vp_is_paused_and_memory_stays_bounded(tmp_path, away):
+    total_mb = 300 if away == "stopped" else 100
+    d = Daemon(tmp_path)
+    vp = PausableVP(d.port, echo=False, auto_reconnect=(away == "stopped"),
+                    reconnect_delay=0.1).start()
+    try:
+        u = User(vp_socket(d))
+        assert u.read_until(5) == b"MORE\n"
+        ch = vp.opened[0]
+        if away == "stopped":
+            vp.paused = True      # connected, reads nothing, ACKs nothing
+        else:
+            vp.cut()              # away: the controller holds a zombie
+            wait_for(lambda: " away from " in d.logtext(), 10, "the zombie")
+        time.sleep(0.3)
+        base = rss_kb(d.proc.pid)
+        chunk = 1 << 20
+        want = hashlib.sha256()
+        sent = [0]
+        err: list = []
+
+        def writer():
+            try:
+                for i in range(total_mb):
+                    b = _pattern(i, chunk)
+                    u.sock.sendall(b)
+                    sent[0] += len(b)
+            except OSError as e:  # pragma: no cover - reported below
+                err.append(e)
+        for i in range(total_mb):
+            want.update(_pattern(i, chunk))
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        peak = base
+        end = time.monotonic() + 4.0
+        while time.monotonic() < end:
+            peak = max(peak, rss_kb(d.proc.pid))
+            time.sleep(0.05)
+        grown_mb = (peak - base) / 1024
+        print(f"VP {away}: controller RSS +{grown_mb:.1f} MB while the user offered "
+              f"{total_mb} MB ({sent[0] / 2**20:.1f} MB accepted)")
+        assert grown_mb < 50, f"controller grew by {grown_mb:.0f} MB with the VP {away}"
+        assert sent[0] < total_mb * chunk // 2, "the user was never paused"
+        # the VP comes back: everything arrives, exactly once, in order
+        if away == "stopped":
+            vp.paused = False
+        else:
+            vp.auto_reconnect = True
+        t.join(200)
+        assert not t.is_alive() and not err
+        wait_for(lambda: vp.got.get(ch, 0) >= total_mb * chunk, 200, "all bytes at the VP")
+        time.sleep(0.2)
+        assert vp.got[ch] == total_mb * chunk
+        assert vp.digest[ch].hexdigest() == want.hexdigest()
+        assert "Traceback" not in d.logtext()
+    finally:
+        vp.stop()
+        d.stop()
