@@ -26,13 +26,16 @@ import random
 import stat
 import sys
 import time
-from typing import BinaryIO, Callable, Iterable
+from typing import Callable, Iterable
 
 from twisted.internet import defer, endpoints, protocol, task
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet import fdesc
+from twisted.internet.interfaces import IReactorTime
 
+from ixpscamper.cli_support import guarded
 from ixpscamper.control import client as C
+from ixpscamper.control.server import is_printable_line
 
 PROG = "ixp-attach"
 VERSION = "ixpscamper ixp-attach 0.1"
@@ -40,6 +43,7 @@ VERSION = "ixpscamper ixp-attach 0.1"
 # warts record types that frame results rather than being results
 _FRAMING_TYPES = {1, 2, 3, 4}
 _FRAMING_JSON = {"list", "cycle-start", "cycle-def", "cycle-stop"}
+_CYCLE_STOP = 4
 
 
 class AttachError(Exception):
@@ -48,25 +52,74 @@ class AttachError(Exception):
 
 # -- input ----------------------------------------------------------------------
 
-def clean_lines(lines: Iterable[str], prefix: str | None) -> list[str]:
-    """Drop blank and ``#`` lines and apply the ``-c`` prefix."""
+def escape(text: str | bytes) -> str:
+    """``text`` with every control or unprintable character as ``\\xNN``.
+
+    Anything that reaches stderr from outside (an input line, a VP's ERR
+    text) goes through here, so no control byte ever reaches a terminal raw.
+    A backslash is left alone, which makes the function idempotent.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in text)
     out = []
-    for raw in lines:
-        line = raw.strip()
-        if not line or line.startswith("#"):
+    for ch in text:
+        if ch.isprintable():  # False for C0, DEL, C1, line/paragraph separators
+            out.append(ch)
+        else:
+            o = ord(ch)
+            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+    return "".join(out)
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Split on ``\\n`` only, dropping one ``\\r`` before it (as scamper reads lines).
+
+    ``str.splitlines`` would also split on ``\\v``, ``\\f``, ``\\x1c``-``\\x1e``
+    and U+0085, which a pipe read line by line never does: a file and a
+    pipe must give the same commands.
+    """
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+def clean_lines(lines: Iterable[bytes | str], prefix: str | None,
+                on_bad: Callable[[int, str], None] | None = None, first: int = 1) -> list[str]:
+    """Commands from input lines: blank and ``#`` lines dropped, ``-c`` prefix applied.
+
+    A line with a byte that is not printable ASCII is not sent: scamper
+    (and ixp-vp) answer it with ``ERR invalid character in line`` and then
+    abandon the whole source, losing every command after it.  Such a line
+    is passed to ``on_bad(line_number, escaped_text)`` instead.
+    """
+    out = []
+    for n, raw in enumerate(lines, first):
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        line = raw.strip(b" \t")
+        if not line or line.startswith(b"#"):
             continue
-        if prefix:
-            line = f"{prefix} {line}"
-        out.append(line)
+        if not is_printable_line(line):
+            if on_bad is not None:
+                on_bad(n, escape(line))
+            continue
+        text = line.decode("ascii")
+        out.append(f"{prefix} {text}" if prefix else text)
     return out
 
 
 class CommandSource:
-    """Commands to send, in order; ``exhausted`` once nothing more will come."""
+    """Commands to send, in order; ``exhausted`` once nothing more will come.
+
+    ``rejected`` counts input lines refused before sending (see
+    :func:`clean_lines`); they count as failed commands.
+    """
 
     def __init__(self) -> None:
         self.queue: collections.deque[str] = collections.deque()
         self.exhausted = False
+        self.rejected = 0
         self.on_ready: Callable[[], None] = lambda: None
 
     def extend(self, lines: Iterable[str]) -> None:
@@ -81,12 +134,15 @@ class CommandSource:
 class _StdinReader(FileDescriptor):
     """Non-blocking line reader for a pipe or terminal on stdin."""
 
-    def __init__(self, reactor, fd: int, source: CommandSource, prefix: str | None) -> None:
+    def __init__(self, reactor, fd: int, source: CommandSource, prefix: str | None,
+                 on_bad: Callable[[int, str], None]) -> None:
         super().__init__(reactor)
         self.fd = fd
         self.source = source
         self.prefix = prefix
+        self.on_bad = on_bad
         self._partial = b""
+        self._lineno = 1
         fdesc.setNonBlocking(fd)
         self.connected = 1
         self.startReading()
@@ -97,59 +153,169 @@ class _StdinReader(FileDescriptor):
     def doRead(self):
         return fdesc.readFromFD(self.fd, self._got)
 
+    def _take(self, lines: list[bytes]) -> None:
+        first = self._lineno
+        self._lineno += len(lines)
+        self.source.extend(clean_lines(split_lines(b"\n".join(lines) + b"\n"), self.prefix,
+                                       self.on_bad, first))
+
     def _got(self, data: bytes) -> None:
-        data = self._partial + data
-        *lines, self._partial = data.split(b"\n")
+        *lines, self._partial = (self._partial + data).split(b"\n")
         if lines:
-            self.source.extend(clean_lines((l.decode("utf-8", "replace") for l in lines), self.prefix))
+            self._take(lines)
 
     def connectionLost(self, reason):
         self.stopReading()
         if self._partial:
-            self.source.extend(clean_lines([self._partial.decode("utf-8", "replace")], self.prefix))
+            self._take([self._partial])
             self._partial = b""
         self.source.finish()
 
 
 # -- the session logic (no I/O) -------------------------------------------------
 
+#: seconds without a byte from the VP, while something is outstanding,
+#: before the progress line says so
+QUIET_AFTER = 5.0
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 class AttachDriver:
     """Drives one attach session: what to send when, what to write out.
 
     ``send`` writes bytes to the VP, ``emit`` writes one result record to
-    the output, ``report`` prints a line on stderr.  The Twisted adapter
-    feeds received bytes to :meth:`receive` and calls :meth:`closed`.
+    the output, ``report`` prints a line on stderr (control bytes escaped
+    here).  The Twisted adapter feeds received bytes to :meth:`receive`
+    and calls :meth:`closed`; ``clock`` (an ``IReactorTime``) dates them.
+
+    Every command is accounted for until the end: sent but not yet
+    acknowledged (``pending``), accepted with ``OK id-N`` but not yet
+    answered by a ``DATA`` result (``unanswered``), answered (``results``)
+    or refused (``failed``).  A result carrying ``id-N`` answers that task;
+    a bare ``DATA <n>`` (scamper 20211212) answers the oldest accepted one.
+    The session only ended cleanly if, when the connection closes, nothing
+    is outstanding and the cycle-stop record arrived; otherwise
+    :meth:`closed` reports one line saying what was lost and
+    :attr:`exit_status` is non-zero.
+
+    Whether the VP is away cannot be seen from here: a controller hides an
+    outage from its users (the per-VP socket just goes quiet, and at the
+    end of the zombie time it closes).  So the driver says only what it
+    knows: :meth:`quiet_for` is how long nothing at all came from the peer
+    while something is outstanding, and :meth:`progress_text` adds
+    ``waiting: nothing from the VP for N s`` once that reaches
+    ``quiet_after`` seconds.  A long traceroute is quiet too, which is why
+    it says "nothing for N s" and not "the VP is down".
     """
 
     def __init__(self, source: CommandSource, *, send: Callable[[bytes], None],
                  emit: Callable[[bytes], None], report: Callable[[str], None],
                  attach_line: str | None, fmt: str = "warts", impatient: bool = False,
-                 debug: bool = False) -> None:
+                 debug: bool = False, clock: IReactorTime | None = None,
+                 quiet_after: float = QUIET_AFTER) -> None:
         self.source = source
         self.send = send
         self.emit = emit
-        self.report = report
+        self._report_line = report
         self.attach_line = attach_line
         self.fmt = fmt
         self.impatient = impatient
         self.debug = debug
+        # without a clock, time stands still (and nothing is ever "quiet")
+        self.clock: IReactorTime = clock if clock is not None else task.Clock()
+        self.quiet_after = quiet_after
         self.parser = C.ReplyParser("auto")
         self.state = "connecting"
+        #: commands sent and not yet acknowledged, oldest first
         self.pending: collections.deque[str] = collections.deque()
-        self.task_commands: dict[int, str] = {}
+        #: accepted with ``OK id-N``, no result yet
+        self.awaiting: dict[int, str] = {}
+        #: accepted with a bare ``OK``, no result yet
+        self.awaiting_anon: collections.deque[str] = collections.deque()
+        # results that arrived before their OK (never from scamper, cheap to allow)
+        self._early: set[int] = set()
         self.ready = False
         self.started = False
         self.sent = 0
+        self.accepted = 0
         self.results = 0
         self.failed = 0
         self.fatal: str | None = None
         self.records = 0
+        self.cycle_stopped = False
+        #: the output's reader went away (EPIPE): stop, quietly
+        self.output_gone = False
+        self.last_heard = self.clock.seconds()
         self.on_progress: Callable[[], None] = lambda: None
         self.want_close = False
+        self._interrupted = False
+        self._fatal_reported = False
         source.on_ready = self._pump
+
+    # what is known
+    @property
+    def unanswered(self) -> int:
+        """Commands the VP accepted whose result has not arrived."""
+        return len(self.awaiting) + len(self.awaiting_anon)
+
+    @property
+    def failures(self) -> int:
+        """Commands refused by the VP plus input lines refused before sending."""
+        return self.failed + self.source.rejected
+
+    @property
+    def exit_status(self) -> int:
+        return 1 if (self.failures or self.fatal) else 0
+
+    def expecting(self) -> bool:
+        """True while something should still come from the VP."""
+        if self.state == "attaching":
+            return True
+        if self.state not in ("running", "done-sent"):
+            return False
+        if not self.started or self.pending or self.unanswered:
+            return True
+        if self.state == "done-sent":
+            return not self.cycle_stopped
+        return bool(self.source.queue) and not self.ready and not self.impatient
+
+    def quiet_for(self) -> float | None:
+        """Seconds since the last byte from the VP, if something is outstanding."""
+        if not self.expecting():
+            return None
+        return self.clock.seconds() - self.last_heard
+
+    def progress_text(self) -> str:
+        """The progress line (without program name or terminal codes)."""
+        text = f"sent {self.sent}, done {self.results}, failed {self.failures}"
+        quiet = self.quiet_for()
+        if quiet is not None and quiet >= self.quiet_after:
+            text += f", waiting: nothing from the VP for {int(quiet)} s"
+        return text
+
+    def loss(self) -> str:
+        """What an end of the connection now would lose, or ``""``."""
+        parts = []
+        if self.unanswered:
+            parts.append(f"{self.unanswered} of {_n(self.accepted, 'accepted command')} unanswered")
+        if self.pending:
+            parts.append(f"{len(self.pending)} sent but never acknowledged")
+        if self.source.queue:
+            parts.append(f"{len(self.source.queue)} never sent")
+        if not self.source.exhausted:
+            parts.append("input not read to the end")
+        if parts:
+            return "with " + ", ".join(parts)
+        if not self.cycle_stopped:
+            return f"before the cycle-stop record (all {_n(self.accepted, 'accepted command')} answered)"
+        return ""
 
     # events from the adapter
     def connected(self) -> None:
+        self.last_heard = self.clock.seconds()
         if self.attach_line is not None:
             self.state = "attaching"
             self._send_line(self.attach_line)
@@ -159,6 +325,7 @@ class AttachDriver:
     def receive(self, data: bytes) -> None:
         if self.want_close:
             return
+        self.last_heard = self.clock.seconds()
         try:
             replies = self.parser.feed(data)
         except C.ControlProtocolError as e:
@@ -171,36 +338,42 @@ class AttachDriver:
         self._pump()
         self.on_progress()
 
+    def interrupted(self) -> None:
+        """Ctrl-C / SIGTERM: the connection is about to drop on our side."""
+        if self.state != "finished":
+            self._interrupted = True
+
     def closed(self) -> None:
-        if self.fatal is None and self.state != "finished":
-            if self.state == "attaching" or self.state == "connecting":
+        if self.state != "finished" and not self.output_gone and self.fatal is None:
+            if self.state in ("attaching", "connecting"):
                 self.fatal = "connection closed before attach completed"
-            elif self.state != "done-sent" or self.pending:
-                lost = len(self.pending) + len(self.source.queue)
-                self.fatal = f"connection closed by the VP with {lost} command(s) unanswered or unsent"
-            self.state = "finished"
+            else:
+                loss = self.loss()
+                if self._interrupted:
+                    self.fatal = f"interrupted {loss}" if loss else "interrupted"
+                elif loss:
+                    self.fatal = f"connection ended {loss}"
+        self.state = "finished"
         if self.fatal is not None and not self._fatal_reported:
             self._fatal_reported = True
-            self.report(self.fatal)
-
-    _fatal_reported = False
-
-    @property
-    def exit_status(self) -> int:
-        return 1 if (self.failed or self.fatal) else 0
+            self._report(self.fatal)
 
     # internals
+    def _report(self, line: str) -> None:
+        self._report_line(escape(line))
+
     def _fail(self, message: str) -> None:
         if self.fatal is None:
-            self.fatal = message
+            loss = self.loss() if self.state in ("running", "done-sent") else ""
+            self.fatal = f"{message}; connection ended {loss}" if loss else message
             self._fatal_reported = True
-            self.report(message)
+            self._report(self.fatal)
         self.want_close = True
         self.state = "finished"
 
     def _send_line(self, line: str) -> None:
         if self.debug:
-            self.report(f"sending: {line}")
+            self._report(f"sending: {line}")
         self.send(line.encode("ascii", "replace") + b"\n")
 
     def _reply(self, r: C.Reply) -> None:
@@ -214,8 +387,17 @@ class AttachDriver:
                 self.state = "running"
             elif self.pending:
                 cmd = self.pending.popleft()
-                if r.task_id is not None:
-                    self.task_commands[r.task_id] = cmd
+                if r.text.startswith("halted"):
+                    pass  # "halt N": the halted task's own result answers it
+                elif r.task_id is None:
+                    self.accepted += 1
+                    self.awaiting_anon.append(cmd)
+                else:
+                    self.accepted += 1
+                    if r.task_id in self._early:
+                        self._early.discard(r.task_id)
+                    else:
+                        self.awaiting[r.task_id] = cmd
             # else: the OK for done, or for something we did not ask: nothing to do
         elif isinstance(r, C.Err):
             if self.state == "attaching":
@@ -223,16 +405,26 @@ class AttachDriver:
             elif self.pending:
                 cmd = self.pending.popleft()
                 self.failed += 1
-                self.report(f"ERR {r.message} (command: {cmd})")
+                self._report(f"ERR {r.message} (command: {cmd})")
                 # scamper sends no MORE after an ERR: it is the go-ahead itself
                 self.ready = True
             else:
                 self.failed += 1
-                self.report(f"ERR {r.message}")
+                self._report(f"ERR {r.message}")
         elif isinstance(r, C.Info):
             pass
         else:
             self._fail(f"unexpected reply from the VP: {r.line[:80]!r}")
+
+    def _answered(self, task_id: int | None) -> None:
+        if task_id is not None:
+            if self.awaiting.pop(task_id, None) is None:
+                self._early.add(task_id)
+        elif self.awaiting_anon:
+            self.awaiting_anon.popleft()
+        elif self.awaiting:
+            # the 2021 dialect names no task: any accepted one is answered
+            del self.awaiting[next(iter(self.awaiting))]
 
     def _data(self, r: C.Data) -> None:
         payload = r.payload
@@ -242,17 +434,28 @@ class AttachDriver:
             except (ValueError, AttributeError):
                 kind = None
             is_result = kind not in _FRAMING_JSON
+            is_stop = kind == "cycle-stop"
         else:
             kind = int.from_bytes(payload[2:4], "big") if len(payload) >= 8 else -1
             is_result = kind not in _FRAMING_TYPES
+            is_stop = kind == _CYCLE_STOP
         try:
             self.emit(payload)
+        except BrokenPipeError:
+            # the reader of our output went away (| head): nothing left to do it for
+            self.output_gone = True
+            self.want_close = True
+            self.state = "finished"
+            return
         except OSError as e:
             self._fail(f"cannot write output: {e.strerror or e}")
             return
         self.records += 1
+        if is_stop:
+            self.cycle_stopped = True
         if is_result and not r.inprog:  # a partial result is followed by the final one
             self.results += 1
+            self._answered(r.task_id)
 
     def _pump(self) -> None:
         if self.state not in ("running",) or self.want_close:
@@ -302,13 +505,28 @@ class AttachProtocol(protocol.Protocol):
 
 # -- command line ---------------------------------------------------------------
 
+class UsageError(AttachError):
+    """A mistake on the command line: exit status 2."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        self.exit(2, f"{PROG}: {message}\n")
+        self.exit(2, f"{PROG}: {escape(message)}\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            x = extras[0]
+            self.error(f"unknown option {x}" if x.startswith("-") and x != "-"
+                       else f"unexpected argument {x!r}")
+        return ns
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Feed commands to a scamper-compatible VP and write its results.")
+    p = _Parser(prog=PROG, add_help=False,
+                description="Feed commands to a scamper-compatible VP and write its results.")
+    # sc_attach's help flag is -?; -h and --help as everywhere else
+    p.add_argument("-?", "-h", "--help", action="help", help="show this help and exit")
     where = p.add_mutually_exclusive_group()
     where.add_argument("-R", metavar="SOCKET", dest="remote", help="a controller's per-VP unix socket")
     where.add_argument("-U", metavar="SOCKET", dest="unix", help="a local VP's / scamper's control socket")
@@ -346,35 +564,79 @@ def parse_endpoint(reactor, args) -> tuple[object, str]:
     return cls(reactor, host, int(port), timeout=10), args.port
 
 
-def _open_output(path: str | None) -> BinaryIO:
+class OutputFile:
+    """``-o FILE``, opened before anything is sent but emptied only at the first write.
+
+    Opening up front makes a bad path fail before the VP sees a command;
+    not truncating until results arrive means a run that fails before its
+    first record (no such socket, attach refused, Ctrl-C) leaves an
+    existing file as it was.  A file this run created and never wrote to
+    is removed again on :meth:`close`.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        flags = os.O_WRONLY | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)  # sc_attach's mode
+            self.created = True
+        except FileExistsError:
+            fd = os.open(path, flags | os.O_CREAT, 0o644)
+            self.created = False
+        # a FIFO or device cannot be (and need not be) truncated
+        self._truncate = not self.created and stat.S_ISREG(os.fstat(fd).st_mode)
+        self._f = os.fdopen(fd, "wb")
+        self.written = False
+
+    def write(self, data: bytes) -> None:
+        if not self.written:
+            self.written = True
+            if self._truncate:
+                os.ftruncate(self._f.fileno(), 0)
+        self._f.write(data)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        finally:
+            if self.created and not self.written:
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    pass
+
+
+def _open_output(path: str | None, fmt: str):
     if path in (None, "-"):
+        if fmt == "warts" and os.isatty(sys.stdout.fileno()):
+            raise UsageError("not writing binary warts to a terminal (use -o FILE, a pipe, or --format json)")
         return sys.stdout.buffer
     try:
-        return open(path, "wb")
+        return OutputFile(path)
     except OSError as e:
         raise AttachError(f"cannot open output file {path}: {e.strerror}") from None
 
 
-def _load_input(reactor, args, source: CommandSource) -> None:
+def _load_input(reactor, args, source: CommandSource, on_bad: Callable[[int, str], None]) -> None:
     opts = set(args.options)
     if args.infile in (None, "-"):
         fd = sys.stdin.fileno()
         st_mode = os.fstat(fd).st_mode
         if "random" in opts or stat.S_ISREG(st_mode):
-            lines = clean_lines(sys.stdin.buffer.read().decode("utf-8", "replace").splitlines(), args.command)
-            if "random" in opts:
-                random.shuffle(lines)
-            source.extend(lines)
-            source.finish()
+            data = sys.stdin.buffer.read()
         else:
-            _StdinReader(reactor, fd, source, args.command)
-        return
-    try:
-        with open(args.infile, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except OSError as e:
-        raise AttachError(f"cannot read input file {args.infile}: {e.strerror}") from None
-    lines = clean_lines(text.splitlines(), args.command)
+            _StdinReader(reactor, fd, source, args.command, on_bad)
+            return
+    else:
+        try:
+            with open(args.infile, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise AttachError(f"cannot read input file {args.infile}: {e.strerror}") from None
+    lines = clean_lines(split_lines(data), args.command, on_bad)
     if "random" in opts:
         random.shuffle(lines)
     source.extend(lines)
@@ -382,21 +644,35 @@ def _load_input(reactor, args, source: CommandSource) -> None:
 
 
 class _Progress:
-    """The ``sent / done / failed`` line on a terminal, redrawn at most 5 times a second."""
+    """The ``sent / done / failed`` line on a terminal.
 
-    def __init__(self, driver: AttachDriver, stream) -> None:
+    Redrawn on every event (at most 5 times a second) and once a second by
+    ``clock``, so that a silent VP shows as a growing "nothing from the VP
+    for N s" (see :class:`AttachDriver`).
+    """
+
+    def __init__(self, driver: AttachDriver, stream, clock: IReactorTime) -> None:
         self.driver = driver
         self.stream = stream
-        self.last = 0.0
+        self.clock = clock
+        self.last = float("-inf")
         self.shown = False
+        self._loop = task.LoopingCall(self.update, True)
+        self._loop.clock = clock
+
+    def start(self) -> None:
+        self._loop.start(1.0, now=False)
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
 
     def update(self, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self.clock.seconds()
         if not force and now - self.last < 0.2:
             return
         self.last = now
-        d = self.driver
-        self.stream.write(f"\r{PROG}: sent {d.sent}, done {d.results}, failed {d.failed}\x1b[K")
+        self.stream.write(f"\r{PROG}: {self.driver.progress_text()}\x1b[K")
         self.stream.flush()
         self.shown = True
 
@@ -407,7 +683,7 @@ class _Progress:
             self.shown = False
 
 
-def _make_emitter(out: BinaryIO, fmt: str, native_json: bool) -> Callable[[bytes], None]:
+def _make_emitter(out, fmt: str, native_json: bool) -> Callable[[bytes], None]:
     if fmt == "json" and not native_json:
         # a controller's channel is always warts: render JSON here
         from ixpscamper.warts import WartsDecoder, render_json  # type: ignore[attr-defined]
@@ -430,17 +706,43 @@ def _make_emitter(out: BinaryIO, fmt: str, native_json: bool) -> Callable[[bytes
 async def _run(reactor, args) -> int:
     bad = [o for o in args.options if o not in ("random", "impatient")]
     if bad:
-        raise AttachError(f"-O: unknown option {bad[0]!r} (random or impatient)")
+        raise UsageError(f"-O: unknown option {bad[0]!r} (random or impatient)")
     if not (args.remote or args.unix or args.port):
-        raise AttachError("one of -R SOCKET, -U SOCKET or -p [IP:]PORT is required")
+        raise UsageError("one of -R SOCKET, -U SOCKET or -p [IP:]PORT is required")
     if args.priority is not None and not 1 <= args.priority <= 100000:
-        raise AttachError("-P: priority must be 1-100000")
+        raise UsageError("-P: priority must be 1-100000")
     if args.remote and args.priority is not None:
-        raise AttachError("-P cannot be used with -R (the channel is already attached)")
+        raise UsageError("-P cannot be used with -R (the channel is already attached)")
+    if args.command is not None and not is_printable_line(args.command.encode("utf-8", "surrogateescape")):
+        raise UsageError(f"-c: not printable ASCII: {args.command}")
     endpoint, where = parse_endpoint(reactor, args)
-    out = _open_output(args.outfile)  # before anything is sent
+    out = _open_output(args.outfile, args.format)  # before anything is sent
+    try:
+        return await _session(reactor, args, endpoint, where, out)
+    finally:
+        if out is not sys.stdout.buffer:
+            try:
+                out.close()
+            except OSError as e:
+                raise AttachError(f"cannot write output: {e.strerror}") from None
+
+
+async def _session(reactor, args, endpoint, where: str, out) -> int:
+    progress: _Progress | None = None
+
+    def report(line: str) -> None:
+        if progress is not None:
+            progress.clear()
+        sys.stderr.write(f"{PROG}: {escape(line)}\n")
+        sys.stderr.flush()
+
     source = CommandSource()
-    _load_input(reactor, args, source)
+
+    def bad_line(n: int, shown: str) -> None:
+        source.rejected += 1
+        report(f"input line {n} not sent (not printable ASCII): {shown}")
+
+    _load_input(reactor, args, source, bad_line)
 
     attach_line = None
     native_json = False
@@ -455,21 +757,13 @@ async def _run(reactor, args) -> int:
             attach_line += f" priority {args.priority}"
 
     tty = sys.stderr.isatty()
-    progress: _Progress | None = None
     emit = _make_emitter(out, args.format, native_json)
-
-    def report(line: str) -> None:
-        if progress is not None:
-            progress.clear()
-        sys.stderr.write(f"{PROG}: {line}\n")
-        sys.stderr.flush()
-
     drivers: list[AttachDriver] = []
 
     def make_driver(send):
         d = AttachDriver(source, send=send, emit=emit, report=report, attach_line=attach_line,
                          fmt="json" if native_json else "warts",
-                         impatient="impatient" in args.options, debug=args.debug)
+                         impatient="impatient" in args.options, debug=args.debug, clock=reactor)
         drivers.append(d)
         return d
 
@@ -486,37 +780,33 @@ async def _run(reactor, args) -> int:
             msg = str(e).strip()
         raise AttachError(f"cannot connect to {where}: {msg}") from None
     driver = drivers[0]
-
-    def interrupted() -> None:
-        # Ctrl-C / SIGTERM: the connection is about to drop; say why, not "closed by the VP"
-        if driver.fatal is None and driver.state != "finished":
-            driver.fatal = "interrupted"
-    reactor.addSystemEventTrigger("before", "shutdown", interrupted)
+    # Ctrl-C / SIGTERM: the connection is about to drop; say why, not "connection ended"
+    reactor.addSystemEventTrigger("before", "shutdown", driver.interrupted)
     if tty:
-        progress = _Progress(driver, sys.stderr)
+        progress = _Progress(driver, sys.stderr, reactor)
         driver.on_progress = progress.update
+        progress.start()
     await proto.finished
     if progress is not None:
-        progress.update(force=True)
-        sys.stderr.write("\n")
-    if out is not sys.stdout.buffer:
-        try:
-            out.close()
-        except OSError as e:
-            raise AttachError(f"cannot write output: {e.strerror}") from None
-    if driver.failed:
-        sys.stderr.write(f"{PROG}: {driver.failed} of {driver.sent} command(s) failed\n")
+        progress.stop()
+        if driver.output_gone:
+            progress.clear()
+        else:
+            progress.update(force=True)
+            sys.stderr.write("\n")
+    if driver.output_gone:
+        raise BrokenPipeError
+    if driver.failures:
+        sys.stderr.write(f"{PROG}: {driver.failures} of {driver.sent + source.rejected} command(s) failed\n")
     return driver.exit_status
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point."""
-    argv = sys.argv[1:] if argv is None else argv
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
         print(VERSION)
-        sys.exit(0)
-    status = {"code": 1}
+        return 0
+    status = {"code": 1, "broken": False}
 
     def go(reactor):
         d = defer.ensureDeferred(_run(reactor, args))
@@ -525,11 +815,14 @@ def main(argv: list[str] | None = None) -> None:
             status["code"] = code
 
         def bad(f):
+            if f.check(BrokenPipeError):
+                status["broken"] = True
+                return
             if f.check(AttachError):
-                sys.stderr.write(f"{PROG}: {f.value}\n")
+                sys.stderr.write(f"{PROG}: {escape(str(f.value))}\n")
             else:
-                sys.stderr.write(f"{PROG}: internal error: {f.getErrorMessage()}\n")
-            status["code"] = 1
+                sys.stderr.write(f"{PROG}: internal error: {escape(f.getErrorMessage())}\n")
+            status["code"] = 2 if f.check(UsageError) else 1
         d.addCallbacks(ok, bad)
         return d
 
@@ -541,8 +834,16 @@ def main(argv: list[str] | None = None) -> None:
         task.react(go)
     except SystemExit as e:
         if e.code not in (0, None):
-            sys.exit(e.code)
-    sys.exit(status["code"])
+            return e.code if isinstance(e.code, int) else 1
+    if status["broken"]:
+        raise BrokenPipeError  # guarded: quiet, exit 141
+    return status["code"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    argv = sys.argv[1:] if argv is None else argv
+    sys.exit(guarded(PROG, lambda: _main(argv)))
 
 
 if __name__ == "__main__":
