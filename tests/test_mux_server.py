@@ -107,3 +107,16 @@ def test_depart_forgets_channels_without_close():
     assert events(out) == [VpDepart(1)]
     conn.connection_lost()
     assert not host.handles[0].closed   # the VP is gone: nothing to finish
+
+
+def test_vp_output_during_open_reaches_the_client():
+    """The VP side may answer (MORE, list, cycle start) from inside mux_open."""
+    host, conn, out, closes = make()
+    orig = host.mux_open
+
+    def eager(c, vp_id, ch):
+        c.channel_data(ch, b"MORE\n")
+        return orig(c, vp_id, ch)
+    host.mux_open = eager
+    conn.data_received(encode_control(ChannelOpen(1, 3)))
+    assert events(out) == [ChannelData(3, b"MORE\n")]

@@ -54,6 +54,19 @@ class MuxHost(Protocol):
         """One log line about this client that does not end it."""
 
 
+class _Opening:
+    """Stands for a channel's handle while the host is opening it."""
+
+    def write(self, data: bytes) -> None:  # pragma: no cover - never reached
+        raise AssertionError("write to a channel being opened")
+
+    def close(self) -> None:
+        pass
+
+
+_OPENING = _Opening()
+
+
 class MuxServerConnection:
     """One mux client; see the module docstring."""
 
@@ -130,11 +143,16 @@ class MuxServerConnection:
     def _channel_open(self, ev: ChannelOpen) -> None:
         if ev.channel in self.used:
             raise MuxError(f"CHANNEL_OPEN reuses channel id {ev.channel}")
+        # Registered before the host opens it: the VP side may answer at
+        # once (MORE, list, cycle start), from inside mux_open.
+        self.used.add(ev.channel)
+        self.open[ev.channel] = _OPENING
         handle = self.host.mux_open(self, ev.vp_id, ev.channel)
         if handle is None:
+            self.open.pop(ev.channel, None)
             raise MuxError(f"CHANNEL_OPEN for unknown VP id {ev.vp_id}")
-        self.used.add(ev.channel)
-        self.open[ev.channel] = handle
+        if ev.channel in self.open:
+            self.open[ev.channel] = handle
 
     def _fail(self, reason: str) -> None:
         self.connection_lost()
