@@ -8,10 +8,6 @@ behind ixp-remoted pinging 127.0.0.1.
 from __future__ import annotations
 
 import ipaddress
-import subprocess
-import threading
-import time
-
 import pytest
 from twisted.internet import task
 
@@ -21,6 +17,8 @@ from ixpscamper.vp.backend import ProberBackend
 from ixpscamper.vp.source import AttachedSource
 
 from tests.conftest import requires_root
+from tests.fairness_helpers import B_DST, two_users
+from tests.pipeline_helpers import Procs, free_port, vp_socket, wait_port
 
 DST = "198.51.100.66"
 DST2 = "198.51.100.67"
@@ -140,3 +138,40 @@ def test_ungrouped_backend_use_keeps_submission_order():
         t.deferred.addCallback(lambda _r, i=i: done.append(i))
     advance_until(clock, lambda: len(done) == 5, limit=30)
     assert done == [0, 1, 2, 3, 4]
+
+
+# -- end to end ------------------------------------------------------------------
+
+
+@pytest.fixture
+def procs(tmp_path):
+    p = Procs(tmp_path)
+    try:
+        yield p
+    finally:
+        p.stop_all()
+
+
+@requires_root
+@pytest.mark.interop
+@pytest.mark.timeout(180)
+def test_end_to_end_second_user_finishes_before_the_first_users_queue(tmp_path, procs):
+    """ixp-vp at 20 pps behind ixp-remoted: A queues 200 pings (4 probes
+    each, 1 s apart), then B sends one.  First come, first served, B's
+    probes wait behind A's backlog each time (B ends with the last of A's
+    pings, after some 40 s); shared fairly, B ends about 4 s later, before
+    any of A's pings, whose probes take turns with each other.  The bound
+    is relative (B before a quarter of A's queue is done), so a slow
+    machine stretches both sides alike."""
+    port = free_port()
+    sockdir = tmp_path / "sockets"
+    sockdir.mkdir()
+    procs.our_remoted(port, sockdir)
+    wait_port(port)
+    procs.our_vp(port, "fairvp", "--pps", "20")
+    sock = vp_socket(sockdir, "fairvp", procs=procs)
+    got = two_users(sock, n_a=200)
+    assert got.b_ping is not None, (got.b_stderr, procs.log("ixp-vp")[-2000:])
+    assert str(got.b_ping.dst) == B_DST and len(got.b_ping.replies) == got.b_ping.ping_sent == 4
+    assert got.a_done < got.a_queued // 4, (
+        f"B's ping took {got.b_latency:.1f} s; {got.a_done} of A's {got.a_queued} were done by then")
