@@ -40,7 +40,11 @@ from the highest TTL that answered; there is no last-ditch probing.
 
 Probe identification, as scamper: udp-paris by UDP checksum = IP-ID =
 probe id + 1; udp by destination port; icmp by echo sequence; tcp by IP-ID
-(IPv4) or flow label (IPv6) = probe id + 1.
+(IPv4) or flow label (IPv6) = probe id + 1; a reply must quote (an echo
+reply come from) the trace's destination.  Stricter than scamper: a quoted
+UDP probe must carry the checksum that probe was sent with (see
+:meth:`TraceRun._match_udp`), so a forged or unrelated ICMP error whose
+ports and small IP-ID happen to fit is not taken for a hop.
 """
 
 from __future__ import annotations
@@ -151,6 +155,7 @@ class _Probe:
     replies: int = 0
     timed_out: bool = False
     lastditch: bool = False
+    udp_sum: int = 0  # the UDP checksum the probe carried (UDP methods)
 
 
 class TraceRun:
@@ -297,7 +302,8 @@ class TraceRun:
             self._finish()
             return
         self.attempt += 1
-        self.probes.append(_Probe(pid, self.ttl, self.attempt, tx, lastditch=self.lastditch))
+        self.probes.append(_Probe(pid, self.ttl, self.attempt, tx, lastditch=self.lastditch,
+                                  udp_sum=self._udp_sum(pkt)))
         self.record.probec += 1
         self._cancel_timer()
         # the wait runs from the transmit time, which the kernel clock gave
@@ -399,24 +405,12 @@ class TraceRun:
             echo = s.method in ICMP_METHODS and rep.is_echo_reply
             if not wanted and not echo:
                 return None
+            # scamper finds the task by the quoted destination, or by the
+            # source of an echo reply
+            if (echo and rep.src != self._dst_b) or (not echo and rep.inner_dst != self._dst_b):
+                return None
             if s.method in UDP_METHODS:
-                if rep.inner_proto != packets.PROTO_UDP or rep.inner_sport != s.sport:
-                    return None
-                if s.method == TraceMethod.UDP:
-                    if not (s.dport <= rep.inner_dport < s.dport + n):
-                        return None
-                    return rep.inner_dport - s.dport
-                if rep.inner_dport != s.dport:
-                    return None
-                if rep.family == 4:
-                    if rep.inner_udp_sum == rep.inner_ipid and rep.inner_udp_sum != 0:
-                        return self._in_range(rep.inner_udp_sum - 1)
-                    return self._ipid_fudge(rep.inner_ipid)
-                if s.const_payload:
-                    return None if rep.inner_flow == 0 else self._in_range(rep.inner_flow - 1)
-                if rep.inner_udp_sum == 0:
-                    return None
-                return self._in_range(rep.inner_udp_sum - 1)
+                return self._match_udp(rep)
             if s.method in ICMP_METHODS:
                 if echo:
                     if rep.icmp_id != s.sport or rep.icmp_seq >= n:
@@ -436,10 +430,64 @@ class TraceRun:
                 return None
             return self._in_range(rep.inner_flow - 1)
         if rep.proto == packets.PROTO_TCP and s.method in TCP_METHODS:
-            if rep.sport == s.dport and rep.dport == s.sport and rep.dst == self._src_b:
+            if rep.sport == s.dport and rep.dport == s.sport and rep.dst == self._src_b \
+                    and rep.src == self._dst_b:
                 # scamper cannot tell which probe a TCP reply is for: the last one
                 return n - 1
         return None
+
+    def _match_udp(self, rep: Reply) -> Optional[int]:
+        """The probe a quoted UDP header is a copy of, or None.
+
+        The probe id comes from where scamper takes it: the destination port
+        (udp), the checksum when it equals the IP-ID or else the IP-ID with
+        scamper's fudge for IP-IDs a router rewrote (udp-paris, IPv4), the
+        checksum (udp-paris, IPv6) or the flow label (-O const-payload,
+        IPv6).  Then, beyond scamper, the quoted checksum must be the one
+        that probe carried: scamper 20211212 takes a quote whose IP-ID names
+        a probe even when its checksum is no probe's, which any ICMP error
+        with our source port and a small IP-ID passes (the lab's storm of
+        forged port unreachables, 1 in 65536 of them for each probe sent).
+        The cost: a middlebox that rewrites the quoted UDP checksum but not
+        the ports and the IP-ID hides its hops from ixpscamper, not from
+        scamper.
+        """
+        s = self.spec
+        if rep.inner_proto != packets.PROTO_UDP or rep.inner_sport != s.sport:
+            return None
+        pid: Optional[int]
+        if s.method == TraceMethod.UDP:
+            if not (s.dport <= rep.inner_dport < s.dport + len(self.probes)):
+                return None
+            pid = rep.inner_dport - s.dport
+        elif rep.inner_dport != s.dport:
+            return None
+        elif rep.family == 4:
+            if rep.inner_udp_sum == rep.inner_ipid and rep.inner_udp_sum != 0:
+                pid = self._in_range(rep.inner_udp_sum - 1)
+            else:
+                pid = self._ipid_fudge(rep.inner_ipid)
+        elif s.const_payload:
+            pid = None if rep.inner_flow == 0 else self._in_range(rep.inner_flow - 1)
+        elif rep.inner_udp_sum == 0:
+            return None
+        else:
+            pid = self._in_range(rep.inner_udp_sum - 1)
+        if pid is None or rep.inner_udp_sum != self.probes[pid].udp_sum:
+            return None
+        return pid
+
+    @staticmethod
+    def _udp_sum(pkt: bytes) -> int:
+        """The UDP checksum field of an IPv4/IPv6 probe (0 for other protocols)."""
+        if pkt[0] >> 4 == 4:
+            off = (pkt[0] & 0x0F) * 4
+            proto = pkt[9]
+        else:
+            off, proto = 40, pkt[6]
+        if proto != packets.PROTO_UDP or len(pkt) < off + 8:
+            return 0
+        return int.from_bytes(pkt[off + 6:off + 8], "big")
 
     def _in_range(self, pid: int) -> Optional[int]:
         return pid if 0 <= pid < len(self.probes) else None
@@ -526,8 +574,9 @@ class TraceRun:
             self._stop(TraceStop.ERROR, 0)
             self._finish()
             return
+        pkt = self.build_probe(pid, hs.ttl)
         try:
-            tx = self.io.transmit(self.build_probe(pid, hs.ttl))
+            tx = self.io.transmit(pkt)
         except OSError as exc:
             self._stop(TraceStop.ERROR, exc.errno or 0)
             self._finish()
@@ -535,7 +584,7 @@ class TraceRun:
         hs.attempt += 1
         hs.id = pid
         hs.last_tx_ns = tx
-        self.probes.append(_Probe(pid, hs.ttl, hs.attempt, tx))
+        self.probes.append(_Probe(pid, hs.ttl, hs.attempt, tx, udp_sum=self._udp_sum(pkt)))
         self.record.probec += 1
         self._pqueue()
 
