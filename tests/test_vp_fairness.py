@@ -1,15 +1,15 @@
 """Issue 8: one user must not starve another on a shared VP.
 
 The VP's sources (remote channels, control connections) on the real
-prober over a simulated network and a task.Clock; then end to end, ixp-vp
-behind ixp-remoted pinging 127.0.0.1.
+prober over a simulated network and a task.Clock (simnet's); then end to
+end, ixp-vp behind ixp-remoted pinging 127.0.0.0/8.
 """
 
 from __future__ import annotations
 
 import ipaddress
+
 import pytest
-from twisted.internet import task
 
 from ixpscamper.control import client as C
 from ixpscamper.prober.simnet import make_prober
