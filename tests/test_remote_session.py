@@ -596,3 +596,27 @@ def test_vp_role_counts_unacked_bytes_too():
 def test_bad_bounds_refused(kw):
     with pytest.raises(ValueError):
         ControllerCore(Clock(), CtrlApp(), **kw)
+
+
+def test_master_new_with_held_magic_must_be_authorised_for_the_old_name():
+    clock = Clock()
+    capp = CtrlApp()
+    core = ControllerCore(clock, capp)
+    allowed = {"a": {b"A"}, "b": {b"B"}, "a2": {b"A"}}
+
+    def conn(who):
+        out, closed = [], []
+        c = core.connection(f"10.0.0.{len(who)}:{hash(who) & 0xfff}", out.append, closed.append,
+                            authorize=lambda name: None if name in allowed[who] else f"{who} may not be {name!r}")
+        return c, out, closed
+    a, _, a_closed = conn("a")
+    a.data_received(encode_frame(0, 0, MasterNew(b"S" * 8, b"A").encode()))
+    held = core.sessions[b"S" * 8]
+    b, b_out, b_closed = conn("b")
+    b.data_received(encode_frame(0, 0, MasterNew(b"S" * 8, b"B").encode()))
+    assert core.sessions[b"S" * 8] is held and not held.gone and held.conn is a
+    assert b_out == [] and len(b_closed) == 1 and b_closed[0].startswith("MASTER_NEW refused: ")
+    assert "b may not be b'A'" in b_closed[0] and a_closed == []
+    a2, a2_out, _ = conn("a2")  # a connection that could resume A may replace it
+    a2.data_received(encode_frame(0, 0, MasterNew(b"S" * 8, b"A").encode()))
+    assert held.gone and core.sessions[b"S" * 8] is not held

@@ -722,6 +722,15 @@ class ControllerConnection:
                 if refusal:
                     raise ProtocolError(refusal)
             old = core.sessions.get(msg.magic)
+            if old is not None and self.authorize is not None:
+                # Holding the magic is not enough to take over a session:
+                # the new VP must be one that could resume it (MASTER_RES
+                # checks the held name; so must this).
+                problem = self.authorize(old.name)
+                if problem:
+                    self._do_close(f"MASTER_NEW refused: its magic belongs to VP {old.label}, "
+                                   f"which this connection may not replace ({problem})")
+                    return
             if old is not None:
                 old.terminate("replaced by a MASTER_NEW with the same magic")
             self._cancel()

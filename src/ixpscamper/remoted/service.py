@@ -26,14 +26,14 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.address import IPv6Address
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IListeningPort, IPushProducer
+from twisted.internet.interfaces import IHandshakeListener, IListeningPort, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
 from ..remote.session import ZOMBIE_TIME, ControllerCore, ControllerSession
-from .tls import ServerTLS, certificate_names
+from .tls import ServerTLS, certificate_names, handshake_failure
 
 log = Logger(namespace="ixp-remoted")
 
@@ -222,6 +222,7 @@ class UserFactory(Factory):
         return UserProtocol(self.entry)
 
 
+@implementer(IHandshakeListener)
 class VPProtocol(Protocol):
     """A VP's TCP (or TLS) connection."""
 
@@ -229,6 +230,11 @@ class VPProtocol(Protocol):
         self.svc = svc
         self.conn = None
         self.peer = "?"
+        self.handshake_done = False   # TLS: the handshake completed
+        self.said_why = False         # a close reason was logged already
+
+    def handshakeCompleted(self) -> None:
+        self.handshake_done = True
 
     def connectionMade(self) -> None:
         self.peer = peer_label(self.transport.getPeer())
@@ -256,6 +262,7 @@ class VPProtocol(Protocol):
         return None
 
     def _close(self, reason: Optional[str]) -> None:
+        self.said_why = True
         if reason is not None:  # else a vp_detached / vp_gone line says why
             log.info("VP connection {peer} closed: {reason}", peer=self.peer, reason=reason)
         self.transport.loseConnection()
@@ -264,6 +271,11 @@ class VPProtocol(Protocol):
         self.conn.data_received(data)
 
     def connectionLost(self, reason=None) -> None:
+        if self.svc.tls is not None and not self.handshake_done and not self.said_why:
+            # A refused TLS handshake ends here and nowhere else: one line.
+            log.info("VP connection {peer} refused: TLS handshake failed: {reason}",
+                     peer=self.peer,
+                     reason=handshake_failure(reason, self.svc.tls.notes(self.transport)))
         if self.conn is not None:
             if reason is None or reason.check(ConnectionDone):
                 why = "connection closed"

@@ -5,13 +5,20 @@ re-read on `ServerTLS.reload` (SIGHUP); connections already up keep their
 context.  With a client CA, a VP must present a certificate issued by it,
 and the daemon checks that the certificate names the monitor name the VP
 claims (`certificate_names`).
+
+A refused handshake is logged by the daemon in one line naming the peer and
+`handshake_failure` (the certificate verification error OpenSSL met -- no
+certificate, unknown CA, expired, ... -- recorded per connection by our
+verify callback, else OpenSSL's own reason, with a hint for plaintext).
 """
 
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Optional
 
+import attrs
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from OpenSSL import SSL, crypto
@@ -70,6 +77,57 @@ def build_options(cert_path: str, key_path: str,
     return opts
 
 
+@attrs.define
+class PeerTLS:
+    """Per-connection TLS notes (see `ServerTLS.notes`)."""
+
+    verify_error: Optional[str] = None   # the first certificate verification failure
+
+
+def _verify_error_string(errnum: int) -> str:
+    try:
+        from OpenSSL._util import ffi, lib  # the OpenSSL text for X509_V_ERR_*
+        return ffi.string(lib.X509_verify_cert_error_string(errnum)).decode("ascii", "replace")
+    except Exception:  # noqa: BLE001 -- private API; fall back to the number
+        return f"certificate verify error {errnum}"
+
+
+def _verify_note(cert, errnum: int) -> str:
+    try:
+        cn = cert.get_subject().CN
+    except Exception:  # noqa: BLE001 -- only decoration for the log line
+        cn = None
+    who = f" (certificate '{cn}')" if cn else ""
+    return f"client certificate refused: {_verify_error_string(errnum)}{who}"
+
+
+# OpenSSL's reasons when the first bytes are not a TLS record at all
+_NOT_TLS = ("wrong version number", "http request", "https proxy request", "unknown protocol",
+            "packet length too long", "record layer failure")
+
+
+def handshake_failure(reason, notes: Optional[PeerTLS] = None) -> str:
+    """One line: why a server-side TLS handshake failed.
+
+    ``reason`` is the exception (or Failure) the connection ended with,
+    ``notes`` what our verify callback noted for it (`ServerTLS.notes`).
+    """
+    exc = getattr(reason, "value", reason)
+    if notes is not None and notes.verify_error:
+        return notes.verify_error
+    if isinstance(exc, SSL.Error):
+        parts = []
+        for item in (exc.args[0] if exc.args and isinstance(exc.args[0], list) else []):
+            if isinstance(item, tuple) and item and item[-1]:
+                parts.append(str(item[-1]))
+        text = "; ".join(parts) or str(exc) or type(exc).__name__
+        if any(p in text.lower() for p in _NOT_TLS):
+            return f"not a TLS client hello ({text}; plaintext on the TLS port?)"
+        return text
+    text = exc.getErrorMessage() if hasattr(exc, "getErrorMessage") else str(exc)
+    return f"connection ended during the TLS handshake ({text or type(exc).__name__})"
+
+
 @implementer(IOpenSSLServerConnectionCreator)
 class ServerTLS:
     """Server-side TLS connection creator whose material can be reloaded."""
@@ -78,13 +136,38 @@ class ServerTLS:
         self.cert_path = cert_path
         self.key_path = key_path
         self.client_ca = client_ca
-        self._context: SSL.Context = build_options(cert_path, key_path, client_ca).getContext()
+        # TLS protocol -> its notes.  Twisted makes the protocol the
+        # SSL.Connection's app data, which is how the verify callback finds them.
+        self._notes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._context: SSL.Context = self._make_context()
+
+    def _make_context(self) -> SSL.Context:
+        ctx = build_options(self.cert_path, self.key_path, self.client_ca).getContext()
+        if self.client_ca:
+            ctx.set_verify(ctx.get_verify_mode(), self._verify)
+        return ctx
+
+    def _verify(self, conn: SSL.Connection, cert, errnum: int, depth: int, ok: int) -> bool:
+        """Verify callback: keep OpenSSL's verdict, and note why it said no."""
+        if not ok:
+            st = self._notes.get(conn.get_app_data())
+            if st is not None and st.verify_error is None:
+                st.verify_error = _verify_note(cert, errnum)
+        return bool(ok)
+
+    def notes(self, tls_protocol) -> Optional[PeerTLS]:
+        """What the verify callback noted for this connection (None if unknown)."""
+        try:
+            return self._notes.get(tls_protocol)
+        except TypeError:  # not weak-referenceable: not one of ours
+            return None
 
     def reload(self) -> None:
         """Re-read the files; on failure the old context stays in use."""
-        self._context = build_options(self.cert_path, self.key_path, self.client_ca).getContext()
+        self._context = self._make_context()
 
     def serverConnectionForTLS(self, tlsProtocol) -> SSL.Connection:
+        self._notes[tlsProtocol] = PeerTLS()
         return SSL.Connection(self._context, None)
 
 
