@@ -26,7 +26,7 @@ die() { echo "$prog: $*" >&2; exit 1; }
 
 prefix=/opt/ixpscamper
 destdir=${DESTDIR:-}
-base_python=/usr/bin/python3
+base_python=${IXP_PYTHON:-/usr/bin/python3}
 while [ $# -gt 0 ]; do
     case $1 in
         --prefix) [ $# -ge 2 ] || die "--prefix needs a directory"; prefix=$2; shift 2 ;;
