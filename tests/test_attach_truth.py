@@ -314,3 +314,42 @@ def test_cli_bad_flag_one_line_naming_it(argv, line):
     res = run(argv)
     assert res.returncode == 2
     assert res.stderr.decode() == line + "\n"
+
+
+# -- -D (sc_attach's daemon mode) ---------------------------------------------------------
+
+def test_cli_daemon_detaches_and_finishes_the_run(scripted, tmp_path):
+    srv = scripted()
+    inp = tmp_path / "in.txt"
+    inp.write_text("ping 127.0.0.1\nping 127.0.0.2\n")
+    out = tmp_path / "out.warts"
+    res = run(["-D", "-U", srv.path, "-i", str(inp), "-o", str(out)])
+    assert res.returncode == 0 and res.stderr == b"" and res.stdout == b""
+
+    def complete():
+        try:
+            return shape(records(out.read_bytes())) == ["list", "cycle-start", "ping", "ping", "cycle-stop"]
+        except Exception:  # still being written
+            return False
+    deadline = time.monotonic() + 20
+    while not complete() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert complete()
+    assert srv.received.decode().splitlines() == ["attach", "ping 127.0.0.1", "ping 127.0.0.2", "done"]
+
+
+def test_cli_daemon_reports_a_connect_failure_before_detaching(tmp_path):
+    inp = tmp_path / "in.txt"
+    inp.write_text("ping 127.0.0.1\n")
+    res = run(["-D", "-U", str(tmp_path / "nosuch.sock"), "-i", str(inp), "-o", str(tmp_path / "o")])
+    assert res.returncode == 1
+    assert res.stderr.decode().startswith("ixp-attach: cannot connect to ")
+
+
+@pytest.mark.parametrize("argv", [
+    ["-i", "-", "-o", "out"], ["-i", "in", "-o", "-"], ["-i", "in", "-o", "out", "-d"], ["-o", "out"]])
+def test_cli_daemon_needs_files_and_no_debug(argv):
+    res = run(["-D", "-U", "/x"] + argv)
+    assert res.returncode == 2
+    assert res.stderr.decode() == ("ixp-attach: -D needs -i FILE and -o FILE (not '-') "
+                                   "and cannot be used with -d\n")

@@ -5,14 +5,33 @@ per-VP socket; already attached, so no ``attach`` is sent), ``-U SOCKET``
 (a local ``scamper -U`` or ``ixp-vp --unix``) or ``-p [ip:]PORT``; ``-i``
 and ``-o`` take a file or ``-``; ``-c CMD`` prefixes every input line;
 ``-O random`` shuffles the input, ``-O impatient`` sends without waiting
-for ``MORE``; ``-P N`` asks for mixing priority N.  ``--format json``
-writes JSON objects (one a line) instead of warts.
+for ``MORE``; ``-P N`` asks for mixing priority N; ``-D`` goes to the
+background once connected; ``-?`` (or ``-h``) prints the options.
+``--format json`` writes JSON objects (one a line) instead of warts.
 
-Results are written as they arrive.  A command the VP refuses is
-reported on stderr with its ``ERR`` and the run goes on; the exit status
-is 1 if any command failed or the session broke, else 0.  The session
+Input is split on ``\\n`` only (one ``\\r`` before it is dropped), the same
+for a file and a pipe.  A line with a byte that is not printable ASCII is
+not sent (scamper would abandon the whole run on it): it is reported,
+escaped, and counted as failed.  Nothing from outside reaches stderr
+unescaped.
+
+Results are written as they arrive.  ``-o FILE`` is opened before anything
+is sent but emptied only when the first record arrives, so a run that
+fails earlier leaves an existing file alone.  Binary warts is not written
+to a terminal (exit 2); when stdout's reader goes away the run ends
+quietly with status 141, like the warts tools.
+
+A command the VP refuses is reported on stderr with its ``ERR`` and the
+run goes on.  Every command is accounted for (see :class:`AttachDriver`):
+if the connection ends with accepted commands unanswered, commands sent
+but not acknowledged or never sent, or without the cycle-stop record, one
+line says so, e.g. ``ixp-attach: connection ended with 234 of 300
+accepted commands unanswered``.  The exit status is 1 if any command
+failed or anything was lost, 2 for a usage error, else 0.  The session
 ends as the protocol asks (doc A.7): ``done`` once every command was
-answered, then read until the VP closes.
+answered, then read until the VP closes.  On a terminal a progress line
+shows the counts and, when nothing came from the VP for a while with
+commands outstanding, for how long.
 """
 
 from __future__ import annotations
@@ -539,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-P", metavar="N", dest="priority", type=int, help="mixing priority (1-100000)")
     p.add_argument("--format", choices=("warts", "json"), default="warts", help="output format")
     p.add_argument("-d", dest="debug", action="store_true", help="print each command sent on stderr")
+    p.add_argument("-D", dest="daemon", action="store_true",
+                   help="run in the background once connected (needs -i FILE and -o FILE, no -d)")
     p.add_argument("-v", dest="version", action="store_true", help="print the version and exit")
     return p
 
@@ -683,6 +704,29 @@ class _Progress:
             self.shown = False
 
 
+def _daemonize() -> None:
+    """Go to the background as ``sc_attach -D`` does (``daemon(1, 0)``).
+
+    One fork; the parent exits 0; the child starts a new session, keeps
+    the working directory and points stdin, stdout and stderr at
+    /dev/null.  Unlike sc_attach, which detaches before it connects, this
+    runs once the input was read, the output opened and the connection
+    made, so those failures are still seen on the terminal.  The parent
+    leaves with ``os._exit`` so that it touches nothing it shares with the
+    child (the reactor's poller, the socket, the output file).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    fd = os.open(os.devnull, os.O_RDWR)
+    for n in (0, 1, 2):
+        os.dup2(fd, n)
+    if fd > 2:
+        os.close(fd)
+
+
 def _make_emitter(out, fmt: str, native_json: bool) -> Callable[[bytes], None]:
     if fmt == "json" and not native_json:
         # a controller's channel is always warts: render JSON here
@@ -713,6 +757,9 @@ async def _run(reactor, args) -> int:
         raise UsageError("-P: priority must be 1-100000")
     if args.remote and args.priority is not None:
         raise UsageError("-P cannot be used with -R (the channel is already attached)")
+    if args.daemon and (args.infile in (None, "-") or args.outfile in (None, "-") or args.debug):
+        # as sc_attach: a daemon has no stdin, stdout or stderr to use
+        raise UsageError("-D needs -i FILE and -o FILE (not '-') and cannot be used with -d")
     if args.command is not None and not is_printable_line(args.command.encode("utf-8", "surrogateescape")):
         raise UsageError(f"-c: not printable ASCII: {args.command}")
     endpoint, where = parse_endpoint(reactor, args)
@@ -756,7 +803,6 @@ async def _session(reactor, args, endpoint, where: str, out) -> int:
         if args.priority is not None:
             attach_line += f" priority {args.priority}"
 
-    tty = sys.stderr.isatty()
     emit = _make_emitter(out, args.format, native_json)
     drivers: list[AttachDriver] = []
 
@@ -780,6 +826,9 @@ async def _session(reactor, args, endpoint, where: str, out) -> int:
             msg = str(e).strip()
         raise AttachError(f"cannot connect to {where}: {msg}") from None
     driver = drivers[0]
+    if args.daemon:
+        _daemonize()
+    tty = sys.stderr.isatty()
     # Ctrl-C / SIGTERM: the connection is about to drop; say why, not "connection ended"
     reactor.addSystemEventTrigger("before", "shutdown", driver.interrupted)
     if tty:
