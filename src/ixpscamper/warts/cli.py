@@ -8,6 +8,8 @@ Every intact record before a fault is printed; then one line
 from __future__ import annotations
 
 import gc
+import os
+import stat
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -22,8 +24,12 @@ _USAGE = "usage: {prog} [FILE ...]   (reads standard input when no FILE or '-')\
 _CHUNK = 1 << 16
 
 
+def _text_lines(f):
+    return iter_text(f, like="sc_warts2text")
+
+
 def _json_lines(f):
-    for rec in iter_records(f):
+    for rec in iter_records(f, like="sc_warts2json"):
         s = render_json(rec)
         if s:
             yield s
@@ -75,6 +81,12 @@ def run(prog: str, render: Callable, argv: Sequence[str]) -> int:
                 sys.stderr.write(f"{prog}: {name}: {e.strerror or e}\n")
                 return 1
             with f:
+                st = os.fstat(f.fileno())
+                if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                    # scamper's tools cannot tell an empty file's type and refuse it
+                    out.flush()
+                    sys.stderr.write(f"{prog}: {name}: empty file, not a warts file\n")
+                    return 1
                 rc = _dump(prog, name, f, render, out)
         if rc:
             return rc
@@ -93,7 +105,7 @@ def _main(prog: str, render: Callable, argv: Optional[Sequence[str]]) -> int:
 
 def main_text(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``ixp-warts2text``."""
-    return _main("ixp-warts2text", iter_text, argv)
+    return _main("ixp-warts2text", _text_lines, argv)
 
 
 def main_json(argv: Optional[Sequence[str]] = None) -> int:

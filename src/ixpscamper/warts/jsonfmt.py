@@ -53,15 +53,17 @@ def _cycle(kind: str, c: CycleStart, tkey: str, tval: int) -> str:
 
 
 def _is_quoting(h) -> bool:
-    if h.addr.version == 4:
+    v = h.addr.version
+    if v == 4:
         return h.icmp_type in (3, 11)
-    return h.icmp_type in (1, 2, 3)
+    return v == 6 and h.icmp_type in (1, 2, 3)
 
 
 def _is_ptb(h) -> bool:
-    if h.addr.version == 4:
+    v = h.addr.version
+    if v == 4:
         return h.icmp_type == 3 and h.icmp_code == 4
-    return h.icmp_type == 2
+    return v == 6 and h.icmp_type == 2
 
 
 def _hop(h, rxerr: int) -> str:
@@ -119,6 +121,8 @@ def _trace(t: Trace) -> str:
         s.append(f', "icmp_sum":{t.dport}')
     # a hop count of 0 means "up to the last reply", as scamper's reader has it
     hc = t.hop_count or max((h.probe_ttl for h in t.hops), default=0)
+    # scamper's reader turns a first hop of 0 into 1
+    firsthop = t.firsthop or 1
     sr = t.stop_reason
     stop = _TRACE_STOPS[sr] if 0 <= sr < len(_TRACE_STOPS) else str(sr)
     sec, usec = t.start[0], t.start[1]
@@ -126,10 +130,10 @@ def _trace(t: Trace) -> str:
     s.append(f', "stop_reason":"{stop}", "stop_data":{t.stop_data}'
              f', "start":{{"sec":{sec}, "usec":{usec}, "ftime":"{ftime}"}}'
              f', "hop_count":{hc}, "attempts":{t.attempts}, "hoplimit":{t.hoplimit}'
-             f', "firsthop":{t.firsthop}, "wait":{t.wait}, "wait_probe":{t.wait_probe}'
+             f', "firsthop":{firsthop}, "wait":{t.wait}, "wait_probe":{t.wait_probe}'
              f', "tos":{t.tos}, "probe_size":{t.probe_size}, "probe_count":{t.probec}')
     s = ["{" + "".join(s)[:511]]  # the header is built in a 512-byte buffer
-    lo = t.firsthop - 1
+    lo = firsthop - 1
     sel = [h for h in t.hops if lo <= h.probe_ttl - 1 < hc]
     if sel:
         sel.sort(key=lambda h: h.probe_ttl)  # stable: arrival order within a TTL

@@ -76,8 +76,7 @@ _V6new = ipaddress.IPv6Address.__new__
 
 
 def _mkaddr(atype: int, raw: bytes):
-    if _ADDR_LEN.get(atype) != len(raw):
-        raise _Bad(f"address of type {atype} with length {len(raw)}")
+    """An address object of warts type ``atype`` from exactly its bytes."""
     # the public constructors re-validate what the length check settled;
     # setting the one slot directly is several times faster
     if atype == 1:
@@ -92,16 +91,31 @@ def _mkaddr(atype: int, raw: bytes):
     return a
 
 
-def _addr_slow(buf, pos, table):
-    n = buf[pos]
-    end = pos + 2 + n
-    if end > len(buf):
+def _addr_bytes(buf, pos):
+    """scamper's reading of an inline address (length byte ``n`` != 0) at ``pos``.
+
+    Returns ``(type, value bytes, next_pos)``.  Like scamper's extract_addr,
+    the value is as long as the *type* says and the length byte only says how
+    far to skip: a mismatch is not an error.  A value running past the record
+    is (scamper would read past its buffer).
+    """
+    atype = buf[pos + 1]
+    ln = _ADDR_LEN.get(atype)
+    if ln is None:
+        raise _Bad(f"address of unknown type {atype}")
+    vend = pos + 2 + ln
+    if vend > len(buf):
         raise _Bad("address runs past the record")
-    key = bytes(buf[pos:end])
-    a = _mkaddr(buf[pos + 1], key[2:])
-    if len(_addr_key_cache) >= _ADDR_CACHE_MAX:
-        _addr_key_cache.clear()
-    _addr_key_cache[key] = a
+    return atype, bytes(buf[pos + 2:vend]), pos + 2 + buf[pos]
+
+
+def _addr_slow(buf, pos, table):
+    atype, raw, end = _addr_bytes(buf, pos)
+    a = _mkaddr(atype, raw)
+    if end - pos == len(raw) + 2:  # only well-formed fields are cache keys
+        if len(_addr_key_cache) >= _ADDR_CACHE_MAX:
+            _addr_key_cache.clear()
+        _addr_key_cache[bytes(buf[pos:end])] = a
     table.append(a)
     return a, end
 
@@ -123,13 +137,10 @@ def _addr(buf, pos, table):
 
 def _saddr(buf, pos):
     """Decode a static (never tabled) address, as used for ``-r``."""
-    n = buf[pos]
-    if n == 0:
+    if buf[pos] == 0:
         raise _Bad("static address of length 0")
-    end = pos + 2 + n
-    if end > len(buf):
-        raise _Bad("address runs past the record")
-    return _mkaddr(buf[pos + 1], buf[pos + 2:end]), end
+    atype, raw, end = _addr_bytes(buf, pos)
+    return _mkaddr(atype, raw), end
 
 
 def _str(buf, pos, end):
@@ -144,7 +155,7 @@ def _addrlist(buf, pos, table):
     n = buf[pos]
     pos += 1
     if n == 0:
-        return None, pos  # scamper itself rejects this; read it as absent
+        raise _Bad("address list of length 0")  # scamper's reader rejects it too
     out = []
     for _ in range(n):
         a, pos = _addr(buf, pos, table)
@@ -155,6 +166,8 @@ def _addrlist(buf, pos, table):
 def _ts14(buf, pos, table):
     tsc = buf[pos]
     ipc = buf[pos + 1]
+    if ipc and ipc != tsc:
+        raise _Bad(f"timestamp option with {tsc} times but {ipc} addresses")
     pos += 2
     times = list(struct.unpack_from(f">{tsc}I", buf, pos))
     pos += 4 * tsc
@@ -168,19 +181,24 @@ def _ts14(buf, pos, table):
 
 
 def _icmpext(buf, pos):
+    # scamper's warts_icmpext_read, step for step: objects are bounded by the
+    # record, not by the block, and the remaining length is a u16 that wraps
+    # when an object claims more than is left
+    nb = len(buf)
     total = _U16.unpack_from(buf, pos)[0]
     pos += 2
-    end = pos + total
-    if total == 0 or end > len(buf):
+    if total == 0 or nb - pos < total:
         raise _Bad("bad ICMP extension length")
     out = []
-    while pos < end:
+    while total >= 4:
         dl, cn, ct = struct.unpack_from(">HBB", buf, pos)
-        pos += 4
-        if pos + dl > end:
-            raise _Bad("ICMP extension object runs past its block")
-        out.append(IcmpExt(cn, ct, bytes(buf[pos:pos + dl])))
-        pos += dl
+        if nb - pos < dl + 4:
+            raise _Bad("ICMP extension object runs past the record")
+        out.append(IcmpExt(cn, ct, bytes(buf[pos + 4:pos + 4 + dl])))
+        pos += 4 + dl
+        total = (total - 4 - dl) & 0xFFFF
+    if total:
+        raise _Bad("ICMP extension objects do not fill their block")
     return out, pos
 
 
@@ -223,6 +241,17 @@ _PMTUD_NOTE = ["B", "H", "H"]
 _SPECS = {"trace": _TRACE_HDR, "trace_text": _TRACE_HDR, "hop": _TRACE_HOP, "ping": _PING_HDR,
           "reply": _PING_REPLY,
           "list": _LIST_OPT, "cycle": _CYCLE_OPT, "pmtud": _PMTUD, "note": _PMTUD_NOTE}
+#: how many fields of each structure scamper 20211212 reads.  Fields after
+#: these come from newer scamper versions: the Debian tools skip them by
+#: length, so a malformed one must not spoil the record; they are decoded
+#: when they can be and read as absent otherwise.
+_KNOWN_2021 = {"trace": 32, "trace_text": 32, "ping": 32, "reply": 17}
+#: u32 fields that refer into the deprecated file-wide address table:
+#: scamper 20211212 starts that table with one NULL entry and never adds to
+#: it (it rejects every address record), so 0 reads as "no address" and
+#: anything else is an error.  (Hop field 1: see _compile_hop.)
+_GID_FIELDS = {"trace": (3, 4), "trace_text": (3, 4), "ping": (3, 4), "reply": (1,),
+               "dtree": (1, 2)}
 
 _decoders: dict = {}
 _DECODERS_MAX = 4096
@@ -248,10 +277,17 @@ def _field_ids(flagbytes: bytes) -> list[int]:
 def _compile(kind: str, flagbytes: bytes):
     spec = _SPECS[kind]
     ids = _field_ids(flagbytes)
-    lines = ["def dec(buf, pos, end, table, ctx):"]
+    # Every field is bounded by the end of the *record*, not by the declared
+    # parameter length: scamper's warts_params_read checks each field against
+    # the record and then jumps to the declared end, wherever that is.
+    lines = ["def dec(buf, pos, end, table, ctx):", "    nb = len(buf)"]
+    strict = _KNOWN_2021.get(kind, len(spec))
+    gids = _GID_FIELDS.get(kind, ())
+    ind = "    "
+    lenient: list[int] = []
     env = {"_addr": _addr, "_saddr": _saddr, "_str": _str, "_addrlist": _addrlist,
            "_ts14": _ts14, "_icmpext": _icmpext, "_ifname": _ifname, "_Bad": _Bad,
-           "_tn": _tuple_new, "Timeval": Timeval}
+           "_tn": _tuple_new, "Timeval": Timeval, "_SE": struct.error}
     if kind == "trace_text":
         # the text fast path: addresses as (text, is_ipv4), no objects
         env["_addr"] = _addr_text
@@ -280,9 +316,13 @@ def _compile(kind: str, flagbytes: bytes):
                 post.append(f"    v{fid} = (a{fid}, b{fid}, c{fid})")
             else:
                 targets.append(f"v{fid}")
-        lines.append(f"    {', '.join(targets)}, = {sname}.unpack_from(buf, pos)")
-        lines.append(f"    pos += {env[sname].size}")
-        lines.extend(post)
+        lines.append(f"{ind}{', '.join(targets)}, = {sname}.unpack_from(buf, pos)")
+        lines.append(f"{ind}pos += {env[sname].size}")
+        lines.extend(ind + p[4:] for p in post)
+        for fid, k in run:
+            if fid in gids:
+                lines.append(f"{ind}if v{fid}: raise _Bad('reference to the deprecated "
+                             f"file-wide address table')")
         run.clear()
 
     for fid in ids:
@@ -290,32 +330,44 @@ def _compile(kind: str, flagbytes: bytes):
             break  # a field newer than this codec: skip to the end by length
         k = spec[fid - 1]
         present.add(fid)
+        if fid > strict and not lenient:
+            # newer than 20211212: decode in a try, see _KNOWN_2021
+            flush()
+            lines.append("    try:")
+            ind = "        "
+        if fid > strict:
+            lenient.append(fid)
         if k in _FIXED:
             run.append((fid, k))
             continue
         flush()
         if k == "addr":
-            lines.append(f"    v{fid}, pos = _addr(buf, pos, table)")
+            lines.append(f"{ind}v{fid}, pos = _addr(buf, pos, table)")
         elif k == "saddr":
-            lines.append(f"    v{fid}, pos = _saddr(buf, pos)")
+            lines.append(f"{ind}v{fid}, pos = _saddr(buf, pos)")
         elif k == "str":
-            lines.append(f"    v{fid}, pos = _str(buf, pos, end)")
+            lines.append(f"{ind}v{fid}, pos = _str(buf, pos, nb)")
         elif k == "addrlist":
-            lines.append(f"    v{fid}, pos = _addrlist(buf, pos, table)")
+            lines.append(f"{ind}v{fid}, pos = _addrlist(buf, pos, table)")
         elif k == "ts14":
-            lines.append(f"    v{fid}, pos = _ts14(buf, pos, table)")
+            lines.append(f"{ind}v{fid}, pos = _ts14(buf, pos, table)")
         elif k == "icmpext":
-            lines.append(f"    v{fid}, pos = _icmpext(buf, pos)")
+            lines.append(f"{ind}v{fid}, pos = _icmpext(buf, pos)")
         elif k == "ifname":
-            lines.append(f"    v{fid}, pos = _ifname(buf, pos, end, ctx)")
+            lines.append(f"{ind}v{fid}, pos = _ifname(buf, pos, nb, ctx)")
         elif k == "bytes8":
-            # the pattern's length is the previous field (8)
+            # the pattern's length is the previous field (8); scamper's
+            # extract_bytes_alloc wants pos inside the record even for 0 bytes
             ln = "v8" if 8 in present else "0"
-            lines.append(f"    v{fid} = bytes(buf[pos:pos + {ln}]); pos += {ln}")
+            lines.append(f"{ind}if pos >= nb or nb - pos < {ln}: "
+                         f"raise _Bad('ping pattern runs past the record')")
+            lines.append(f"{ind}v{fid} = bytes(buf[pos:pos + {ln}]); pos += {ln}")
         else:  # pragma: no cover - spec tables only use the kinds above
             raise AssertionError(k)
     flush()
-    lines.append("    if pos > end: raise _Bad('fields run past their declared length')")
+    if lenient:
+        lines.append("    except (_Bad, _SE, IndexError, ValueError, TypeError, OverflowError):")
+        lines.append("        " + " = ".join(f"v{i}" for i in lenient) + " = None")
     vals = ", ".join(f"v{i}" if i in present else "None" for i in range(1, nvals + 1))
     lines.append(f"    return ({vals},)")
     exec("\n".join(lines), env)  # noqa: S102 - source built only from the tables above
@@ -334,11 +386,11 @@ def _params(kind: str, buf, pos: int, table, ctx=None):
     p += 1
     if fb == b"\x00":
         return None, p
-    plen = (buf[p] << 8) | buf[p + 1]
+    plen = _U16.unpack_from(buf, p)[0]
     p += 2
+    # the declared end may lie past the record: scamper does not check, and
+    # only fails if something is read from there
     end = p + plen
-    if end > len(buf):
-        raise _Bad("parameters run past the record")
     key = (kind, fb)
     dec = _decoders.get(key)
     if dec is None:
@@ -382,7 +434,8 @@ def _compile_hop(flagbytes: bytes, mode: str = "hop"):
     ids = [i for i in _field_ids(flagbytes) if i <= len(_TRACE_HOP)]
     env = {"_Bad": _Bad, "TraceHop": TraceHop, "_tn": _tuple_new, "Timeval": Timeval,
            "_U32": _U32, "_addr_slow": _addr_slow, "_cache": _addr_key_cache,
-           "_icmpext": _icmpext, "_str": _str, "_V4": _V4, "_Q4": _ICMP_Q4, "_Q6": _ICMP_Q6,
+           "_icmpext": _icmpext, "_str": _str, "_V4": _V4, "_V6": _V6, "_Q4": _ICMP_Q4,
+           "_Q6": _ICMP_Q6,
            "_U16": _U16, "FB": bytes(flagbytes), "_TV": _TV}
     text = mode == "text"
     if text:
@@ -402,8 +455,6 @@ def _compile_hop(flagbytes: bytes, mode: str = "hop"):
     vals = {k: "0" for k in _HOP_ARGS}
     vals.update(tx="None", ext="None", name="None", addr=None)
     fixed = [i for i in ids if i <= 16]
-    if 1 in fixed:
-        raise _Bad("hop refers to the deprecated file-wide address table")
     # the u16 parameter length is read by the same unpack as the fixed fields
     fmt = "H"
     targets = ["plen"]
@@ -412,6 +463,9 @@ def _compile_hop(flagbytes: bytes, mode: str = "hop"):
             if i == 7:
                 fmt += "BB"
                 targets += ["it", "ic"]
+            elif i == 1:  # see "gid" at _FIXED
+                fmt += "I"
+                targets.append("gid")
             else:
                 fmt += _FIXED[_TRACE_HOP[i - 1]]
                 targets.append(_HOP_VAR[i])
@@ -419,11 +473,32 @@ def _compile_hop(flagbytes: bytes, mode: str = "hop"):
         if 7 in fixed:
             vals["it"], vals["ic"] = "it", "ic"
         st = _struct(fmt)
+        # scamper keeps the TCP flags in the same byte as the ICMP type (a
+        # union): whichever of fields 7 and 15 comes later wins, and that
+        # byte is what both the ICMP and the TCP rendering read.  Only
+        # inconsistent hops (ICMP with TCP flags, TCP with an ICMP type) see
+        # the difference.
+        fl = vals["flags"]
+        union = []
+        if 15 in ids:
+            if 7 in fixed:
+                union.append(f"{IND}if not {fl} & 0x60: it = tcpf")
+            else:
+                union.append(f"{IND}it = 0 if {fl} & 0x60 else tcpf")
+                vals["it"] = "it"
+        elif 7 in fixed and fl != "0":
+            union.append(f"{IND}tcpf = it if {fl} & 0x20 else 0")
+            vals["tcpf"] = "tcpf"
         env["S"] = st
         L.append(f"{IND}{', '.join(targets)}, = S.unpack_from(buf, pos)")
+        # fields are bounded by the record, and the next hop starts at the
+        # declared end wherever it is (see _compile)
         L.append(f"{IND}end = pos + 2 + plen")
-        L.append(f"{IND}if end > nb: raise _Bad('hop parameters run past the record')")
         L.append(f"{IND}pos += {st.size}")
+        if 1 in fixed:
+            L.append(f"{IND}if gid: raise _Bad('reference to the deprecated file-wide "
+                     f"address table')")
+        L.extend(union)
     if 17 in ids:
         L.append(f"{IND}ext, pos = _icmpext(buf, pos)")
         vals["ext"] = "ext"
@@ -447,29 +522,31 @@ def _compile_hop(flagbytes: bytes, mode: str = "hop"):
         L.append(f"{IND}raise _Bad('hop record without an address')")
     if 19 in ids:
         if text:
-            L += [f"{IND}pos += 8"]
+            L += [f"{IND}pos += 8",
+                  f"{IND}if pos > nb: raise _Bad('hop transmit time runs past the record')"]
         else:
             L += [f"{IND}tx = _tn(Timeval, _TV.unpack_from(buf, pos))", f"{IND}pos += 8"]
             vals["tx"] = "tx"
     if 20 in ids:
-        L.append(f"{IND}name, pos = _str(buf, pos, end)")
+        L.append(f"{IND}name, pos = _str(buf, pos, nb)")
         vals["name"] = "name"
     if 2 not in ids:
         L.append(f"{IND}raise _Bad('hop record with probe TTL 0')")
     else:
         L.append(f"{IND}if not ttl: raise _Bad('hop record with probe TTL 0')")
-    L.append(f"{IND}if pos > end: raise _Bad('hop fields run past their declared length')")
     if text:
         f, it, ic, tf, rtt = vals["flags"], vals["it"], vals["ic"], vals["tcpf"], vals["rtt"]
         # whole lines; TTLs must rise strictly (gaps become "*" lines), else
         # _Decline sends the trace to the general renderer
+        # (type 11 is time exceeded, without a note, for IPv4 only: in ICMPv6
+        # it is "!<11,0>")
         L += [f"{IND}if ttl <= last[0]: raise _Decline",
               f"{IND}while last[0] + 1 < ttl:",
               f"{IND}    last[0] += 1",
               f"{IND}    append(_STAR[last[0]])",
               f"{IND}last[0] = ttl",
               f"{IND}q, r = divmod({rtt}, 1000)",
-              f"{IND}if {f} & 0x60 or {it} != 11:",
+              f"{IND}if {f} & 0x60 or {it} != 11 or not addr[1]:",
               f"{IND}    append(f'{{_P[ttl]}}{{addr[0]}}  {{q}}.{{_MS3[r]}} ms'"
               f" + _note({f}, {it}, {ic}, {tf}, addr[1]))",
               f"{IND}else:",
@@ -479,7 +556,10 @@ def _compile_hop(flagbytes: bytes, mode: str = "hop"):
         # defaults for replies that quote the probe (see TraceHop.icmp_q_ipl)
         if 13 not in ids or 14 not in ids:
             fl, it = vals["flags"], vals["it"]
-            L.append(f"{IND}q = not {fl} & 0x60 and ({it} in _Q4 if type(addr) is _V4 else {it} in _Q6)")
+            # scamper's SCAMPER_TRACE_HOP_IS_ICMP_Q: IP addresses only
+            L.append(f"{IND}ta = type(addr)")
+            L.append(f"{IND}q = not {fl} & 0x60 and ({it} in _Q4 if ta is _V4 else "
+                     f"({it} in _Q6 if ta is _V6 else False))")
             if 13 not in ids:
                 vals["qipl"] = f"({vals['psize']} if q else 0)"
             if 14 not in ids:
@@ -498,21 +578,20 @@ _text_decoders: dict = {}
 
 
 def _text_addr_slow(buf, pos, table):
-    n = buf[pos]
-    end = pos + 2 + n
-    if end > len(buf):
-        raise _Bad("address runs past the record")
-    atype = buf[pos + 1]
-    if _ADDR_LEN.get(atype) != n:
-        raise _Bad(f"address of type {atype} with length {n}")
+    atype, raw, end = _addr_bytes(buf, pos)
     if atype == 1:
-        ent = (f"{buf[pos + 2]}.{buf[pos + 3]}.{buf[pos + 4]}.{buf[pos + 5]}", True)
-    else:
+        ent = (f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}", True)
+    elif atype == 2:
         from ixpscamper.warts.text import addr_str
-        ent = (addr_str(_mkaddr(atype, bytes(buf[pos + 2:end]))), False)
-    if len(_text_addr_cache) >= _ADDR_CACHE_MAX:
-        _text_addr_cache.clear()
-    _text_addr_cache[bytes(buf[pos:end])] = ent
+        ent = (addr_str(_mkaddr(atype, raw)), False)
+    else:
+        # link-layer hop addresses: rare, and the notes differ; the general
+        # renderer handles them
+        raise _Decline
+    if end - pos == len(raw) + 2:
+        if len(_text_addr_cache) >= _ADDR_CACHE_MAX:
+            _text_addr_cache.clear()
+        _text_addr_cache[bytes(buf[pos:end])] = ent
     table.append(ent)
     return ent, end
 
@@ -534,7 +613,9 @@ def _addr_text(buf, pos, table):
 def _saddr_text(buf, pos):
     if buf[pos] == 0:
         raise _Bad("static address of length 0")
-    return _text_addr_slow(buf, pos, [])
+    atype, raw, end = _addr_bytes(buf, pos)
+    from ixpscamper.warts.text import addr_str
+    return (addr_str(_mkaddr(atype, raw)), atype == 1), end
 
 
 class _Decline(Exception):
@@ -566,7 +647,41 @@ def _hops(buf, pos, table, mode: str = "hop", out: Optional[list] = None, last=N
     return out, pos
 
 
-def _pmtud(buf, pos, end, table) -> TracePmtud:
+def _by_ttl(hops: list) -> list:
+    """The replies scamper's reader keeps, in TTL order.
+
+    scamper files each *run* of consecutive replies with one TTL under that
+    TTL; a later run with the same TTL replaces the earlier one, whose
+    replies are lost.  Called only when the TTLs are not already in order.
+    """
+    runs: dict = {}
+    cur = None
+    prev = -1
+    for h in hops:
+        t = h.probe_ttl
+        if t != prev:
+            cur = runs[t] = []
+            prev = t
+        cur.append(h)
+    return [h for t in sorted(runs) for h in runs[t]]
+
+
+def _skip_params(buf, pos: int) -> int:
+    """Step over a flags+params structure none of whose fields is read."""
+    p = pos
+    while buf[p] & 0x80:
+        p += 1
+    if p == pos and buf[p] == 0:
+        return p + 1
+    return p + 3 + _U16.unpack_from(buf, p + 1)[0]
+
+
+_DTREE = ["I", "I", "B", "addr", "addr", "str", "B"]
+_SPECS["dtree"] = _DTREE
+
+
+def _pmtud(buf, pos, table) -> TracePmtud:
+    # bounded by the record, not by the block's length (as scamper reads it)
     v, pos = _params("pmtud", buf, pos, table)
     ifmtu, pmtu, outmtu, ver, notec = v if v is not None else (None,) * 5
     hops, pos = _hops(buf, pos, table)
@@ -577,18 +692,41 @@ def _pmtud(buf, pos, end, table) -> TracePmtud:
         if idx is not None and idx >= len(hops):
             raise _Bad("PMTUD note refers to a missing reply")
         notes.append(PmtudNote(ntype or 0, nhmtu or 0, idx))
-    if pos > end:
-        raise _Bad("PMTUD block overruns its length")
     return TracePmtud(ifmtu or 0, pmtu or 0, outmtu or 0, 1 if ver is None else ver, hops, notes)
 
 
-class _Resolver:
-    """File-wide state: lists and cycles by warts id."""
+#: record types each Debian tool decodes (and prints) beyond lists, cycles,
+#: traces and pings: a file holding one cannot be printed like the tool does
+_TOOL_TYPES = {"sc_warts2text": {8: "tracelb", 9: "dealias", 11: "tbit", 12: "sting"},
+               "sc_warts2json": {8: "tracelb", 9: "dealias", 11: "tbit"}}
 
-    def __init__(self) -> None:
+
+class _Resolver:
+    """File-wide state: lists and cycles by warts id.
+
+    ``like`` names a Debian tool (``"sc_warts2text"`` / ``"sc_warts2json"``)
+    whose reader's extra rules apply: records it would reject, or decode
+    where we cannot, are errors.
+    """
+
+    def __init__(self, like: Optional[str] = None) -> None:
         self.lists: dict[int, WartsList] = {}
         self.cycles: dict[int, CycleStart] = {}
         self.next_cycle = 1
+        if like is not None and like not in _TOOL_TYPES:
+            raise ValueError(f"like must be one of {sorted(_TOOL_TYPES)}, not {like!r}")
+        self.like = like
+
+    def unknown_like(self, rtype: int, body) -> None:
+        """Check a record of a type we do not decode as ``self.like`` would."""
+        if rtype == 5:
+            # the deprecated address record: 20211212 rejects any it meets
+            raise _Bad("deprecated address record")
+        name = _TOOL_TYPES[self.like].get(rtype)
+        if name is not None:
+            raise _Bad(f"{name} records are not supported")
+        if not body:
+            raise _Bad("empty record")  # scamper's read of 0 bytes fails
 
     def list_of(self, lid):
         if not lid:
@@ -609,33 +747,41 @@ class _Resolver:
     # ---- record decoders; each takes the body bytes
 
     def list_rec(self, buf):
+        # scamper's warts_list_read: at least ids, a name and a flags byte;
+        # whatever follows the parameters is ignored
+        if len(buf) < 11:
+            raise _Bad(f"list record of {len(buf)} bytes (at least 11)")
         wid, hid = struct.unpack_from(">II", buf, 0)
+        if wid != len(self.lists) + 1:
+            raise _Bad(f"list id {wid} out of sequence (expected {len(self.lists) + 1})")
         name, pos = _str(buf, 8, len(buf))
         v, pos = _params("list", buf, pos, None)
         descr, monitor = v if v is not None else (None, None)
-        if wid != len(self.lists) + 1:
-            raise _Bad(f"list id {wid} out of sequence (expected {len(self.lists) + 1})")
         lst = WartsList(name, hid, descr, monitor)
         self.lists[wid] = lst
         return lst
 
     def cycle_rec(self, buf, cls):
+        if len(buf) < 17:
+            raise _Bad(f"cycle record of {len(buf)} bytes (at least 17)")
         wid, lid, hid, start = struct.unpack_from(">IIII", buf, 0)
-        v, pos = _params("cycle", buf, 16, None)
-        stop, host = v if v is not None else (None, None)
         if wid != self.next_cycle:
             raise _Bad(f"cycle id {wid} out of sequence (expected {self.next_cycle})")
         lst = self.lists.get(lid)
-        if lst is None:
+        if lst is None:  # (scamper cannot make a cycle of its null list 0 either)
             raise _Bad(f"cycle refers to unknown list id {lid}")
+        v, pos = _params("cycle", buf, 16, None)
+        stop, host = v if v is not None else (None, None)
         c = cls(lst, start, hid, stop or 0, host)
         self.cycles[wid] = c
         self.next_cycle += 1
         return c
 
     def cycle_stop(self, buf):
+        # scamper reads the id and the stop time and nothing else
+        if len(buf) < 9:
+            raise _Bad(f"cycle stop record of {len(buf)} bytes (at least 9)")
         cid, stop = struct.unpack_from(">II", buf, 0)
-        _params("cycle", buf, 8, None)
         c = self.cycles.pop(cid, None)
         if c is None:
             raise _Bad(f"cycle stop for unknown cycle id {cid}")
@@ -652,48 +798,66 @@ class _Resolver:
         if dst is None:
             raise _Bad("trace without a destination")
         flags = f32 if f32 is not None else (f8 or 0)
+        lst = self.list_of(lid)
+        cyc = self.cycle_of(cid)
         hops, pos = _hops(buf, pos, table)
         maxttl = 0
+        prev = 0
+        in_order = True
         for h in hops:
-            if h.probe_ttl > maxttl:
-                maxttl = h.probe_ttl
+            t = h.probe_ttl
+            if t < prev:
+                in_order = False
+            prev = t
+            if t > maxttl:
+                maxttl = t
+        if not in_order:
+            hops = _by_ttl(hops)
         if not hc:
             hc = maxttl
         elif hc < maxttl or hc > 255:
             raise _Bad(f"hop count {hc} inconsistent with hop records (TTL up to {maxttl})")
-        tr = Trace(dst, src, rtr, self.list_of(lid), self.cycle_of(cid),
+        tr = Trace(dst, src, rtr, lst, cyc,
                    start if start is not None else Timeval(0, 0), sr or 0, sd or 0, flags,
                    att or 0, hl or 0, meth or 0, psize or 0, sport or 0, dport or 0,
                    1 if fh is None else fh, tos or 0, wait or 0, loops or 0, hc, gl or 0,
                    ga or 0, la or 0, probec or 0, wp or 0, conf or 0, uid or 0, off or 0,
                    1 if sq is None else sq, stophop or 0, errmsg, hops)
-        # optional blocks, ended by a 0 header.  20211212 stops after a
-        # zero hop count; being lenient here, read blocks while bytes remain.
-        n = len(buf)
-        while pos + 2 <= n:
-            hdr = (buf[pos] << 8) | buf[pos + 1]
+        if hops:
+            self._blocks(tr, buf, pos, table)
+        else:
+            # 20211212 stops reading a trace without replies here; newer
+            # scamper may put blocks after it, which are kept when intact
+            try:
+                self._blocks(tr, buf, pos, table)
+            except (_Bad, struct.error, IndexError, ValueError, TypeError, OverflowError):
+                tr.pmtud, tr.lastditch, tr.other_blocks = None, None, []
+        return tr
+
+    @staticmethod
+    def _blocks(tr, buf, pos, table):
+        """The optional blocks after a trace's hops, up to the 0 end marker.
+
+        As scamper reads them: each block is parsed from its start up to the
+        end of the *record*, and the next starts where the block header says.
+        """
+        while True:
+            hdr = _U16.unpack_from(buf, pos)[0]
             pos += 2
             if hdr == 0:
-                break
+                return
             btype = hdr >> 12
             blen = hdr & 0xFFF
-            bend = pos + blen
-            if bend > n:
-                raise _Bad("optional block runs past the record")
             if btype == 1:
-                tr.pmtud = _pmtud(buf, pos, bend, table)
+                tr.pmtud = _pmtud(buf, pos, table)
             elif btype == 2:
-                ld, p2 = _params("hop", buf, pos, table)  # one flag byte, always 00
-                tr.lastditch, p2 = _hops(buf, p2, table)
-                if p2 > bend:
-                    raise _Bad("last-ditch block overruns its length")
+                p2 = _skip_params(buf, pos)  # no fields scamper reads
+                tr.lastditch, _ = _hops(buf, p2, table)
             else:
-                tr.other_blocks.append((btype, bytes(buf[pos:bend])))
-            pos = bend
-        else:
-            if hops or pos < n:
-                raise _Bad("trace record lacks its end marker")
-        return tr
+                if btype == 3:  # doubletree: only checked, as text and JSON ignore it
+                    _params("dtree", buf, pos, table)
+                tr.other_blocks.append((btype, bytes(buf[pos:pos + blen])))
+            pos += blen
 
     def trace_text(self, buf):
         """sc_warts2text's text for a trace body, straight from the bytes.
@@ -755,6 +919,9 @@ class _Resolver:
          tcpack, f32, tcpseq, rtr, timeout_us, errmsg) = v
         if dst is None:
             raise _Bad("ping without a destination")
+        if src is None and self.like:
+            # scamper's reader requires it; our own API reads such pings
+            raise _Bad("ping without a source")
         sent = sent or 0
         wait = wait or 0
         p = Ping(dst, src, rtr, self.list_of(lid), self.cycle_of(cid),
@@ -766,8 +933,7 @@ class _Resolver:
                  timeout_us or 0, errmsg)
         n = _U16.unpack_from(buf, pos)[0]
         pos += 2
-        v4 = dst.version == 4
-        default_proto = 1 if v4 else 58
+        default_proto = 1 if type(dst) is _V4 else 58
         replies = p.replies
         for _ in range(n):
             rv, pos = _params("reply", buf, pos, table, ctx)
@@ -790,8 +956,7 @@ class _Resolver:
                           ts[0] if ts is not None else None, ts[1] if ts is not None else None,
                           tsr, psport, rtos, ifname, nhmtu)
             replies.append(r)
-        if pos != len(buf):
-            raise _Bad(f"{len(buf) - pos} stray bytes after the ping replies")
+        # (bytes after the replies are ignored, as scamper does)
         return p
 
     def decode(self, rtype: int, body: bytes, offset: int):
@@ -808,6 +973,8 @@ class _Resolver:
                 return self.cycle_rec(body, CycleDefinition)
             if rtype == 4:
                 return self.cycle_stop(body)
+            if self.like is not None:
+                self.unknown_like(rtype, body)
             return UnknownRecord(rtype, bytes(body))
         except _Bad as e:
             reason = str(e)
@@ -900,8 +1067,13 @@ class WartsDecoder:
         return len(self._buf)
 
 
-def _iter_raw(fileobj: BinaryIO):
-    """Yield ``(type, body, offset)`` per record, checking only the framing."""
+def _iter_raw(fileobj: BinaryIO, like: Optional[str] = None):
+    """Yield ``(type, body, offset)`` per record, checking only the framing.
+
+    With ``like`` (a Debian tool's name), a stream that ends right after a
+    whole record header ends cleanly, as it does for scamper's reader (it
+    takes the missing body for a read to retry later, then sees the end).
+    """
     offset = 0
     read = fileobj.read
     while True:
@@ -913,8 +1085,15 @@ def _iter_raw(fileobj: BinaryIO):
             if not more:
                 raise WartsError(f"truncated record header ({len(hdr)} of 8 bytes)", offset)
             hdr += more
-        rtype, length = _check_header(hdr, offset)
+        try:
+            rtype, length = _check_header(hdr, offset)
+        except WartsError as e:
+            if like is None or not e.reason.startswith("record length") or read(1):
+                raise
+            return
         body = read(length) if length else b""
+        if like is not None and length and not body:
+            return
         while len(body) < length:
             more = read(length - len(body))
             if not more:
@@ -924,35 +1103,45 @@ def _iter_raw(fileobj: BinaryIO):
         offset += 8 + length
 
 
-def iter_records(fileobj: BinaryIO, *, skip_unknown: bool = False) -> Iterator:
+def iter_records(fileobj: BinaryIO, *, skip_unknown: bool = False,
+                 like: Optional[str] = None) -> Iterator:
     """Yield the records of a warts stream read from the binary file ``fileobj``.
 
     Reads one record at a time (never the whole file).  Records of types this
     codec does not decode are yielded as :class:`UnknownRecord` unless
     ``skip_unknown``.  Raises :class:`WartsError` at the first fault, after
     yielding every intact record before it.
+
+    A record is read as scamper 20211212's reader reads it: what that reader
+    accepts, this one accepts and decodes to the same values (fields past a
+    structure's declared length, a length that overruns, bytes after the
+    last field, ...); what it rejects raises.  ``like="sc_warts2text"`` or
+    ``"sc_warts2json"`` adds that tool's remaining rules (pings need a
+    source; record types it decodes and we do not are errors), so that the
+    records yielded are exactly those the tool prints before it stops.
     """
-    res = _Resolver()
+    res = _Resolver(like)
     decode = res.decode
-    for rtype, body, offset in _iter_raw(fileobj):
+    for rtype, body, offset in _iter_raw(fileobj, like):
         rec = decode(rtype, body, offset)
         if skip_unknown and type(rec) is UnknownRecord:
             continue
         yield rec
 
 
-def iter_text(fileobj: BinaryIO) -> Iterator[str]:
+def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None) -> Iterator[str]:
     """Yield what ``sc_warts2text`` prints for each record of ``fileobj``.
 
-    Equivalent to ``render_text(rec) for rec in iter_records(fileobj)`` (and
-    tested to be), but renders common traces straight from their bytes.
+    Equivalent to ``render_text(rec) for rec in iter_records(fileobj,
+    like=like)`` (and tested to be), but renders common traces straight
+    from their bytes.  ``ixp-warts2text`` passes ``like="sc_warts2text"``.
     Raises :class:`WartsError` like :func:`iter_records`.
     """
     from ixpscamper.warts.text import render_text
-    res = _Resolver()
+    res = _Resolver(like)
     decode = res.decode
     fast = res.trace_text
-    for rtype, body, offset in _iter_raw(fileobj):
+    for rtype, body, offset in _iter_raw(fileobj, like):
         if rtype == 6:
             s = fast(body)
             if s is not None:

@@ -60,6 +60,11 @@ class LinkAddress:
     def __str__(self) -> str:
         return ":".join(f"{b:02x}" for b in self.raw)
 
+    @property
+    def version(self) -> int:
+        """0: not an IP version (so ``addr.version == 4`` works on any address)."""
+        return 0
+
 
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address, LinkAddress]
 

@@ -107,9 +107,10 @@ def _hop_note(h) -> str:
 def _is_ptb(h) -> bool:
     if h.flags & 0x60:
         return False
-    if h.addr.version == 4:
+    v = h.addr.version
+    if v == 4:
         return h.icmp_type == 3 and h.icmp_code == 4
-    return h.icmp_type == 2
+    return v == 6 and h.icmp_type == 2
 
 
 def _mtu_str(mtu: int, size: int) -> str:
@@ -255,8 +256,12 @@ def _note_of_values(flags: int, it: int, ic: int, tcpf: int, v4: bool) -> str:
 
 
 def _note_of(h) -> str:
-    return _note_of_values(h.flags, h.icmp_type, h.icmp_code, h.tcp_flags,
-                           type(h.addr) is _V4)
+    a = h.addr
+    if a.version == 0 and not h.flags & 0x60:
+        # an ICMP reply from a link-layer address: scamper's icmp_tostr
+        # writes nothing (its buffer is left as it was, in practice empty)
+        return ""
+    return _note_of_values(h.flags, h.icmp_type, h.icmp_code, h.tcp_flags, type(a) is _V4)
 
 
 def _trace_lines_fast(hops, hc: int):
@@ -279,17 +284,18 @@ def _trace_lines_fast(hops, hc: int):
             nxt += 1
         nxt = ttl + 1
         a = h.addr
+        q, r = divmod(h.rtt & 0xFFFFFFFF, 1000)
         if type(a) is _V4:
             s = v4get(a._ip)
             if s is None:
                 s = addr_str(a)
+            # type 11 (time exceeded) has no note; in ICMPv6 it is " !<11,0>"
+            if h.flags & 0x60 or h.icmp_type != 11:
+                append(f"\n{pfx[ttl]}{s}  {q}.{ms3[r]} ms{_note_of(h)}")
+            else:
+                append(f"\n{pfx[ttl]}{s}  {q}.{ms3[r]} ms")
         else:
-            s = addr_str(a)
-        q, r = divmod(h.rtt & 0xFFFFFFFF, 1000)
-        if h.flags & 0x60 or h.icmp_type != 11:
-            append(f"\n{pfx[ttl]}{s}  {q}.{ms3[r]} ms{_note_of(h)}")
-        else:
-            append(f"\n{pfx[ttl]}{s}  {q}.{ms3[r]} ms")
+            append(f"\n{pfx[ttl]}{addr_str(a)}  {q}.{ms3[r]} ms{_note_of(h)}")
     while nxt <= hc:
         append(f"\n{pfx[nxt]}*")
         nxt += 1
@@ -323,7 +329,9 @@ def _trace_text(t: Trace) -> str:
             else:
                 lst.append(h)
     mtus: dict = {}
-    if t.pmtud is not None and t.pmtud.ver in (1, 2):
+    # scamper 20211212 stops reading a trace without replies before its
+    # PMTUD block, so such a trace prints no MTUs
+    if t.pmtud is not None and t.pmtud.ver in (1, 2) and t.hops:
         (_pmtud_v1 if t.pmtud.ver == 1 else _pmtud_v2)(t, byttl, mtus)
     allatt = t.flags & 0x01
     v4get = _v4strs.get

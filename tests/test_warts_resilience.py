@@ -1,0 +1,210 @@
+"""Differential fuzzing of ixp-warts2text / ixp-warts2json against scamper's tools.
+
+Each case takes a golden fixture, applies seeded mutations
+(tests/warts_mutate.py) and runs the real ``sc_warts2text`` /
+``sc_warts2json`` and ours on the result:
+
+* the real tool exits 0 with nothing on stderr (it read the file without
+  complaint): our stdout must be byte-identical, with exit 0 and no stderr;
+* the real tool complained (a line on stderr: scamper stops at the first
+  record its reader rejects): ours must print the same intact records, then
+  exactly one error line, exit 1, no traceback;
+* the real tool crashed (killed by a signal): ours must still end with at
+  most one error line and no traceback.
+
+The CI run uses a fixed seed range bounded to well under a minute.  A larger
+run, with the mismatch classes counted::
+
+    python3 tests/test_warts_resilience.py --cases 5000 [--first 0] [--show 5]
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from conftest import FIXTURES, requires_tool  # noqa: E402
+from warts_mutate import mutate  # noqa: E402
+
+from ixpscamper.warts import cli  # noqa: E402
+
+CASES = sorted(p.stem for p in FIXTURES.glob("*.warts"))
+BLOBS = {c: (FIXTURES / f"{c}.warts").read_bytes() for c in CASES}
+REAL = {"text": "/usr/bin/sc_warts2text", "json": "/usr/bin/sc_warts2json"}
+OURS = {"text": cli.main_text, "json": cli.main_json}
+ENV = {**os.environ, "TZ": "UTC"}
+
+#: seeds the CI run checks; a few hundred cases, ~2 tool runs each
+CI_SEEDS = range(0, 600)
+#: wall-clock budget of the CI run; past it the test stops early (and says so)
+CI_BUDGET_S = 50.0
+
+
+def case_bytes(seed: int) -> tuple[str, bytes]:
+    """The fixture name and damaged bytes of case ``seed``."""
+    name = CASES[seed % len(CASES)]
+    data, _ = mutate(BLOBS[name], seed)
+    return name, data
+
+
+def run_real(kind: str, path: str) -> tuple[int, bytes, bytes]:
+    r = subprocess.run([REAL[kind], path], capture_output=True, env=ENV, timeout=30)
+    return r.returncode, r.stdout, r.stderr
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+    def write(self, s: str) -> int:
+        return self.buffer.write(s.encode())
+
+    def flush(self) -> None:
+        pass
+
+
+def run_ours(kind: str, path: str) -> tuple[int, bytes, bytes]:
+    """Our CLI in this process, with stdout / stderr captured."""
+    out, err = _Out(), io.StringIO()
+    old = sys.stdout, sys.stderr
+    tz = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    sys.stdout, sys.stderr = out, err
+    try:
+        rc = OURS[kind]([path])
+    finally:
+        sys.stdout, sys.stderr = old
+        if tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = tz
+        time.tzset()
+    return rc, out.buffer.getvalue(), err.getvalue().encode()
+
+
+#: what scamper's tools print is printable ASCII and newlines; anything else
+#: in their output is uninitialised memory (e.g. the ICMP note of a UDP reply
+#: in 20211212), which cannot be reproduced
+_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\n"
+
+
+def undefined_output(out: bytes) -> bool:
+    """True if ``out`` holds bytes scamper only prints from uninitialised memory."""
+    return bool(out.translate(None, _PRINTABLE))
+
+
+UNDEFINED = "scamper printed uninitialised memory"
+
+
+def judge(real, ours) -> str | None:
+    """None when ours behaves as required given the real tool's outcome, else why not.
+
+    :data:`UNDEFINED` when the real tool's output cannot be reproduced.
+    """
+    rrc, rout, rerr = real
+    orc, oout, oerr = ours
+    if b"Traceback" in oerr or oerr.count(b"\n") > 1:
+        return "traceback or more than one error line"
+    if rrc < 0:  # the real tool crashed: nothing to compare with
+        return None
+    if oout != rout and undefined_output(rout) and not undefined_output(oout):
+        return UNDEFINED
+    if rrc == 0 and not rerr:
+        if orc != 0 or oerr:
+            return "real accepts, ours complains"
+        if oout != rout:
+            return "real accepts, stdout differs"
+        return None
+    if orc == 0 or not oerr:
+        return "real complains, ours accepts"
+    if oout != rout:
+        return "real complains, stdout differs"
+    return None
+
+
+def check_seed(seed: int, tmpdir: str, outcomes=None) -> list[tuple[str, str]]:
+    """Run case ``seed`` through both tool pairs; returns ``[(kind, problem), ...]``.
+
+    ``outcomes`` (a Counter), if given, counts how the real sc_warts2text ended
+    and how many outputs were :data:`UNDEFINED`.
+    """
+    name, data = case_bytes(seed)
+    path = os.path.join(tmpdir, f"case-{seed}.warts")
+    with open(path, "wb") as f:
+        f.write(data)
+    problems = []
+    try:
+        for kind in ("text", "json"):
+            real = run_real(kind, path)
+            if outcomes is not None and kind == "text":
+                outcomes["crash" if real[0] < 0 else ("complains" if real[2] else "accepts")] += 1
+            why = judge(real, run_ours(kind, path))
+            if why == UNDEFINED:
+                if outcomes is not None:
+                    outcomes[f"{kind} undefined"] += 1
+                continue
+            if why is not None:
+                problems.append((kind, why))
+    finally:
+        os.unlink(path)
+    return problems
+
+
+@requires_tool("sc_warts2text")
+@requires_tool("sc_warts2json")
+def test_differential_fixed_seeds(tmp_path):
+    t0 = time.monotonic()
+    bad = []
+    done = 0
+    for seed in CI_SEEDS:
+        for kind, why in check_seed(seed, str(tmp_path)):
+            bad.append(f"seed {seed} ({case_bytes(seed)[0]}) {kind}: {why}")
+        done += 1
+        if time.monotonic() - t0 > CI_BUDGET_S:
+            break
+    # a loaded machine may cut the run short; it must still have covered a good share
+    assert done >= 200, f"only {done} cases in {CI_BUDGET_S} s"
+    assert not bad, "\n".join(bad[:20]) + f"\n({len(bad)} problems in {done} cases)"
+
+
+def _main(argv: list[str]) -> int:
+    import argparse
+    import collections
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=int, default=2000)
+    ap.add_argument("--first", type=int, default=0)
+    ap.add_argument("--show", type=int, default=3, help="seeds to list per problem class")
+    a = ap.parse_args(argv)
+    classes: dict = collections.defaultdict(list)
+    nbad = 0
+    outcomes = collections.Counter()
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as d:
+        for seed in range(a.first, a.first + a.cases):
+            probs = check_seed(seed, d, outcomes)
+            if probs:
+                nbad += 1
+            for kind, why in probs:
+                classes[(kind, why)].append(seed)
+    dt = time.monotonic() - t0
+    print(f"{a.cases} cases (seeds {a.first}..{a.first + a.cases - 1}) in {dt:.1f} s; "
+          f"sc_warts2text: {dict(outcomes)}")
+    print(f"cases with a mismatch: {nbad} ({100.0 * nbad / a.cases:.2f}%)")
+    for (kind, why), seeds in sorted(classes.items(), key=lambda kv: -len(kv[1])):
+        print(f"  {len(seeds):5d}  {kind}: {why}   e.g. {seeds[:a.show]}")
+    return 1 if nbad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
