@@ -33,7 +33,10 @@ __all__ = [
 ]
 
 DIALECTS = ("current", "2021")
-#: longest command line accepted; scamper has no limit, a daemon needs one
+#: longest command line accepted (without its line end).  scamper has no
+#: limit: its linepoll grows the buffer with every read until a newline
+#: comes.  A daemon needs one, and the buffer is bounded by it however the
+#: input arrives (see ControlServer.feed).
 MAX_LINE = 16384
 
 _PRINTABLE = bytes(range(0x20, 0x7F))
@@ -111,6 +114,10 @@ class ControlServer:
         self.state = "attached" if attached else "interactive"
         self._inbuf = bytearray()
         self._pos = 0
+        # where the line still waiting for its newline starts in _inbuf, and
+        # whether it already proved too long (the rest of it is not kept)
+        self._tail = 0
+        self._overlong = False
         self._out: list[bytes] = []
         self._next_id = 1
         self.closing = False  # true once the client asked to exit
@@ -132,9 +139,25 @@ class ControlServer:
         return events
 
     def feed(self, data: bytes) -> None:
-        """Buffer client bytes; read them with :meth:`next_event`."""
-        if self.state != "closed":
-            self._inbuf += data
+        """Buffer client bytes; read them with :meth:`next_event`.
+
+        Complete lines are kept until read; of a line without its newline
+        no more than shows it is too long is kept (it ends the session when
+        :meth:`next_event` reaches it), so a client that never sends a
+        newline costs at most ``MAX_LINE + 2`` bytes, even while the
+        application is not reading events.
+        """
+        if self.state == "closed" or self._overlong:
+            return
+        start = len(self._inbuf)
+        self._inbuf += data
+        nl = data.rfind(b"\n")
+        if nl >= 0:
+            self._tail = start + nl + 1
+        keep = self._tail + MAX_LINE + 2  # the line, a CR, one byte to tell
+        if len(self._inbuf) > keep:
+            del self._inbuf[keep:]
+            self._overlong = True
 
     def next_event(self) -> Event | None:
         """Read lines until one needs the application; None when out of input.
@@ -146,7 +169,8 @@ class ControlServer:
         while self.state != "closed":
             nl = buf.find(b"\n", self._pos)
             if nl < 0:
-                if len(buf) - self._pos > MAX_LINE:
+                # MAX_LINE bytes and a CR may still be a line whose LF is late
+                if len(buf) - self._pos > MAX_LINE + 1:
                     return self._fail("line too long")
                 break
             raw = bytes(buf[self._pos:nl])
@@ -165,9 +189,10 @@ class ControlServer:
                 return events[0]
         if self.state == "closed":
             buf.clear()
-            self._pos = 0
+            self._pos = self._tail = 0
         elif self._pos:
             del buf[:self._pos]
+            self._tail -= self._pos
             self._pos = 0
         return None
 
@@ -182,7 +207,7 @@ class ControlServer:
         self._queue(f"ERR {message}\n")
         self.state = "closed"
         self._inbuf.clear()
-        self._pos = 0
+        self._pos = self._tail = 0
         return InputError(message)
 
     def _line(self, line: str, events: list[Event]) -> None:
