@@ -23,6 +23,7 @@ ICMPv6DestUnreach = scapy_all.ICMPv6DestUnreach
 from ixpscamper.prober import packets  # noqa: E402
 from ixpscamper.prober.trace import TraceRun, TraceSpec  # noqa: E402
 from ixpscamper.warts.records import TraceMethod  # noqa: E402
+from tests.conftest import requires_root, requires_tool  # noqa: E402
 
 SRC, DST, HOP = "192.0.2.10", "198.51.100.66", "192.0.2.1"
 SRC6, DST6, HOP6 = "2001:db8:1::10", "2001:db8:d::66", "2001:db8:1::1"
@@ -229,3 +230,70 @@ def test_echo_reply_must_come_from_the_destination() -> None:
     assert not offer(run, other)
     assert offer(run, bytes(IP(src=DST, dst=SRC) / ICMP(type=0, id=SPORT, seq=1)))
     assert answered(run) == [1]
+
+
+# -- in the lab: a storm aimed at the trace, against the real scamper without one -----
+
+FORGE = r"""
+import random, socket, struct, sys, time
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+me = socket.inet_aton("198.51.100.66"); coll = socket.inet_aton("192.0.2.10")
+sport = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+rng = random.Random(2)
+print("ready", flush=True)
+n = 0
+end = time.time() + float(sys.argv[2])
+while time.time() < end:
+    ipid = rng.randrange(1, 4)
+    udp_sum = rng.randrange(4, 65536)  # never a checksum the first probes carry (1..3)
+    udp = struct.pack("!HHHH", sport, 33435, 24, udp_sum)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 44, ipid, 0x4000, 1, 17, 0, coll, me)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    body = struct.pack("!BBHI", 3, 3, 0, 0) + ip + udp
+    body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
+    try:
+        s.sendto(body, ("192.0.2.10", 0)); n += 1
+    except OSError:
+        time.sleep(0.001)
+    if n % 20 == 0:
+        time.sleep(0.0005)  # a storm, not a livelock of the lab's two cores
+print(n, flush=True)
+"""
+
+
+@requires_root
+@requires_tool("scamper")
+@requires_tool("sc_warts2json")
+def test_lab_forged_port_unreachables_aimed_at_the_trace(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_prober_lab import assert_same, run_ours, run_scamper
+
+    from ixpscamper.lab import Lab
+
+    sport = 45000
+    cmd = f"trace -s {sport} -q 1 {DST}"
+    lab = Lab.create()
+    try:
+        theirs = run_scamper(lab, tmp_path, [cmd])
+        forge = lab.popen("dst", [sys.executable, "-c", FORGE, str(sport), "20"],
+                          stdout=subprocess.PIPE, text=True)
+        try:
+            assert forge.stdout.readline().strip() == "ready"
+            ours, _ = run_ours(lab, tmp_path, [cmd])
+        finally:
+            forge.terminate()
+            forge.wait(timeout=10)
+        # port unreachables "from the destination" quoting our source port,
+        # dport and an IP-ID naming probe 1..3, at hundreds a second: taken
+        # for the destination's answer, they would end the trace at TTL 1
+        assert [h["addr"] for h in ours[0]["hops"]] == ["192.0.2.1", "198.18.1.2", DST]
+        assert_same(ours, theirs)
+    finally:
+        lab.teardown()
