@@ -46,9 +46,30 @@ raises.  Namespace names are ``ixp<pid>-<role>`` (``ixp<pid>x<n>-<role>``
 for a second lab in the same process), so labs of different processes and
 tests coexist.
 
+BGP (optional: ``Lab.create(bgp=True)``, ``lab(bgp=True)``, ``ixp-lab up
+--bgp``; needs BIRD 2, ``apt-get install bird2``): one ``bird -f`` per
+namespace coll, rA, rB.  The collector (AS 65000) has eBGP sessions over
+the LAN with rA (AS 65001) and rB (AS 65002), IPv4 and IPv6, imports
+everything, exports nothing, installs nothing in its kernel, and dumps its
+RIB as MRT TABLE_DUMP_V2 every ``period`` seconds.  Each member announces
+the lab's prefixes (``BGP_ANNOUNCE``) with its own AS path; the members'
+forwarding is untouched (static routes in BIRD only, no kernel protocol)::
+
+    rA: 198.51.100.0/24, 2001:db8:d::/64   65001 65011 65020   (true: via t1)
+        198.18.1.0/30,   2001:db8:a::/64   65001 65011
+    rB: 198.51.100.0/24, 2001:db8:d::/64   65002 65002 65020   (a lie: the
+        data plane goes via t2, AS 65012; the mismatch of the lab)
+        198.18.2.0/30,   2001:db8:b::/64   65002 65012
+        198.18.3.0/30,   2001:db8:e::/64   65002 65012 65020
+
+``L.bgp_wait()`` waits until the collector holds every announced route and
+``L.bgp_rib_files()`` returns freshly dumped, complete MRT files (IPv4 and
+IPv6 table); ``L.bgp.dir`` holds configs, control sockets, pid files and
+dumps (removed at teardown).
+
 CLI (as root)::
 
-    ixp-lab up [--prefix P]      build a lab that stays up (default prefix ixplab)
+    ixp-lab up [--prefix P] [--bgp]  build a lab that stays up (default prefix ixplab)
     ixp-lab down [--prefix P]    remove it
     ixp-lab clean [--all]        remove stale ixp<pid>-* labs whose process is
                                  gone (--all: every ixp* lab namespace)
@@ -81,6 +102,9 @@ __all__ = [
     "list_lab_namespaces",
     "clean",
     "main",
+    "BGP_ASNS",
+    "BGP_ANNOUNCE",
+    "LabBGP",
 ]
 
 #: The namespaces of a lab, in creation order.
@@ -171,6 +195,32 @@ _ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 _ROUTERS = ("rA", "rB", "t1", "t2")
+
+#: AS numbers of the lab's networks (BGP mode).
+BGP_ASNS: dict[str, int] = {"coll": 65000, "rA": 65001, "rB": 65002, "t1": 65011, "t2": 65012, "dst": 65020}
+
+#: What each member announces to the collector: (prefix, static next hop,
+#: AS path *behind* the member; BIRD puts the member's own AS in front).
+BGP_ANNOUNCE: dict[str, tuple[tuple[str, str, tuple[int, ...]], ...]] = {
+    "rA": (
+        ("198.51.100.0/24", "198.18.1.2", (65011, 65020)),
+        ("2001:db8:d::/64", "2001:db8:a::2", (65011, 65020)),
+        ("198.18.1.0/30", "198.18.1.2", (65011,)),
+        ("2001:db8:a::/64", "2001:db8:a::2", (65011,)),
+    ),
+    "rB": (
+        # The lie: rB claims to reach AS 65020 directly (prepended once),
+        # but its data plane goes through t2 (AS 65012).
+        ("198.51.100.0/24", "198.18.2.2", (65002, 65020)),
+        ("2001:db8:d::/64", "2001:db8:b::2", (65002, 65020)),
+        ("198.18.2.0/30", "198.18.2.2", (65012,)),
+        ("2001:db8:b::/64", "2001:db8:b::2", (65012,)),
+        ("198.18.3.0/30", "198.18.2.2", (65012, 65020)),
+        ("2001:db8:e::/64", "2001:db8:b::2", (65012, 65020)),
+    ),
+}
+
+_BGP_ROLES = ("coll", "rA", "rB")
 
 _COMMON_SYSCTLS = (
     # Set before any interface exists, so new interfaces inherit "default".
@@ -273,6 +323,8 @@ class Lab:
     _procs: list[subprocess.Popen[Any]] = attrs.field(factory=list, repr=False)
     _down: bool = attrs.field(default=False, repr=False)
     persistent: bool = False
+    #: BGP state when built with ``bgp=True`` (else None).
+    bgp: "LabBGP | None" = None
 
     @classmethod
     def default_prefix(cls) -> str:
@@ -280,10 +332,14 @@ class Lab:
         return f"ixp{os.getpid()}" + (f"x{n}" if n else "")
 
     @classmethod
-    def create(cls, prefix: str | None = None, *, persistent: bool = False) -> "Lab":
+    def create(cls, prefix: str | None = None, *, persistent: bool = False,
+               bgp: bool = False, bgp_dir: str | None = None, mrt_period: int = 1) -> "Lab":
         """Build a lab and return it; on any failure, remove what was built and raise LabError.
 
         ``persistent`` labs are not torn down at interpreter exit (``ixp-lab up``).
+        ``bgp`` also starts BIRD in coll, rA and rB (see the module docstring);
+        its files go to ``bgp_dir`` (default: a new temporary directory) and
+        the collector dumps its RIB every ``mrt_period`` seconds.
         """
         if prefix is None:
             prefix = cls.default_prefix()
@@ -300,6 +356,8 @@ class Lab:
                 _live.add(self)
         try:
             self._build()
+            if bgp:
+                self.bgp = LabBGP.start(self, bgp_dir, mrt_period)
         except BaseException:
             self.teardown()
             raise
@@ -356,6 +414,9 @@ class Lab:
         if self._down:
             return
         self._down = True
+        if self.bgp is not None:
+            with contextlib.suppress(Exception):
+                self.bgp.stop()
         for proc in self._procs:
             with contextlib.suppress(Exception):
                 if proc.poll() is None:
@@ -422,10 +483,198 @@ class Lab:
             raise LabError(f"sysctl in {role}: {proc.stderr.strip()}")
 
 
+@attrs.define(eq=False)
+class LabBGP:
+    """BIRD daemons of a lab built with ``bgp=True`` (see the module docstring).
+
+    ``dir`` holds ``ROLE.conf``, ``ROLE.ctl`` (BIRD's control socket),
+    ``ROLE.pid`` and the collector's dumps ``master4.*.mrt`` /
+    ``master6.*.mrt``.
+    """
+
+    lab: "Lab"
+    dir: str
+    period: int
+    own_dir: bool
+    procs: dict[str, subprocess.Popen[Any]] = attrs.field(factory=dict)
+
+    @classmethod
+    def start(cls, lab: "Lab", directory: str | None, period: int) -> "LabBGP":
+        """Write the configs and start one ``bird -f`` per BGP namespace."""
+        import shutil  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
+        if shutil.which("bird") is None:
+            raise LabError("bird not found: BGP in the lab needs BIRD 2 (apt-get install bird2)")
+        own = directory is None
+        if directory is None:
+            directory = tempfile.mkdtemp(prefix=f"{lab.prefix}-bgp-")
+        else:
+            os.makedirs(directory, exist_ok=True)
+        self = cls(lab=lab, dir=directory, period=max(1, int(period)), own_dir=own)
+        for role in _BGP_ROLES:
+            conf = os.path.join(directory, f"{role}.conf")
+            with open(conf, "w") as f:
+                f.write(self.config(role))
+            check = subprocess.run(["bird", "-p", "-c", conf], capture_output=True, text=True)
+            if check.returncode != 0:
+                raise LabError(f"BIRD config for {role}: {(check.stderr or check.stdout).strip()}")
+        for role in _BGP_ROLES:
+            argv = ["bird", "-f", "-c", self.path(role, "conf"), "-s", self.path(role, "ctl"),
+                    "-P", self.path(role, "pid")]
+            log = open(self.path(role, "log"), "wb")
+            self.procs[role] = lab.popen(role, argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+            log.close()
+        return self
+
+    def path(self, role: str, ext: str) -> str:
+        """``DIR/ROLE.EXT``."""
+        return os.path.join(self.dir, f"{role}.{ext}")
+
+    def config(self, role: str) -> str:
+        """The BIRD configuration of ``role`` (coll, rA or rB)."""
+        # Short timers: the sessions come up (and come back) within seconds,
+        # whichever daemon starts first.
+        timers = "connect retry time 1; connect delay time 1; error wait time 1, 2;"
+        lines = [f"# ixp-lab {self.lab.prefix}: {role}", f"router id {ADDRS[role]};",
+                 "protocol device { scan time 1; }"]
+        asn = BGP_ASNS[role]
+        if role == "coll":
+            for m in ("rA", "rB"):
+                for v, sfx in ((4, ""), (6, "6")):
+                    lines.append(
+                        f"protocol bgp {m}_{v} {{ local {ADDRS['coll' + sfx]} as {asn}; "
+                        f"neighbor {ADDRS[m + sfx]} as {BGP_ASNS[m]}; {timers} "
+                        f"ipv{v} {{ import all; export none; }}; }}")
+            lines.append(f'protocol mrt ribdump {{ table "master*"; '
+                         f'filename "{self.dir}/%N.%s.mrt"; period {self.period}; }}')
+        else:
+            for v, sfx in ((4, ""), (6, "6")):
+                routes = []
+                for prefix, via, path in BGP_ANNOUNCE[role]:
+                    if (":" in prefix) != (v == 6):
+                        continue
+                    pre = " ".join(f"bgp_path.prepend({a});" for a in reversed(path))
+                    routes.append(f"route {prefix} via {via} {{ {pre} }};")
+                lines.append(f"protocol static ann{v} {{ ipv{v}; {' '.join(routes)} }}")
+                lines.append(
+                    f"protocol bgp coll_{v} {{ local {ADDRS[role + sfx]} as {asn}; "
+                    f"neighbor {ADDRS['coll' + sfx]} as {BGP_ASNS['coll']}; {timers} "
+                    f'ipv{v} {{ import none; export where proto = "ann{v}"; }}; }}')
+        return "\n".join(lines) + "\n"
+
+    def birdc(self, role: str, *command: str, timeout: float = 10) -> str:
+        """Run a ``birdc`` command against ``role``'s daemon; its output."""
+        proc = subprocess.run(["birdc", "-s", self.path(role, "ctl"), *command],
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise LabError(f"birdc {' '.join(command)} ({role}): {(proc.stderr or proc.stdout).strip()}")
+        return proc.stdout
+
+    def expected_routes(self) -> int:
+        """How many routes the collector holds once every session is up."""
+        return sum(len(a) for a in BGP_ANNOUNCE.values())
+
+    def route_count(self) -> int:
+        """Routes the collector holds now (0 while its daemon is not up)."""
+        try:
+            out = self.birdc("coll", "show", "route", "count", timeout=5)
+        except (LabError, subprocess.TimeoutExpired):
+            return 0
+        total = 0
+        for m in re.finditer(r"(\d+) of \d+ routes", out):
+            total += int(m.group(1))
+        if total == 0:
+            m = re.search(r"(\d+) routes", out)
+            total = int(m.group(1)) if m else 0
+        return total
+
+    def bgp_wait(self, timeout: float = 30.0) -> None:
+        """Wait until the collector holds every announced route (LabError on timeout)."""
+        import time  # noqa: PLC0415
+
+        end = time.monotonic() + timeout
+        want = self.expected_routes()
+        while True:
+            for role, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise LabError(f"bird in {role} exited with status {proc.returncode}: "
+                                   f"{self._log_tail(role)}")
+            have = self.route_count()
+            if have >= want:
+                return
+            if time.monotonic() > end:
+                raise LabError(f"BGP: the collector has {have} of {want} routes after {timeout:g} s")
+            time.sleep(0.2)
+
+    def _log_tail(self, role: str) -> str:
+        try:
+            with open(self.path(role, "log"), errors="replace") as f:
+                return " | ".join(f.read().strip().splitlines()[-3:])
+        except OSError:
+            return "(no log)"
+
+    def _dumps(self) -> dict[str, list[tuple[int, str]]]:
+        out: dict[str, list[tuple[int, str]]] = {"master4": [], "master6": []}
+        for name in os.listdir(self.dir):
+            m = re.match(r"^(master[46])\.(\d+)\.mrt$", name)
+            if m:
+                out[m.group(1)].append((int(m.group(2)), os.path.join(self.dir, name)))
+        for v in out.values():
+            v.sort()
+        return out
+
+    def bgp_rib_files(self, timeout: float = 30.0) -> list[str]:
+        """Complete MRT dumps (IPv4 table, IPv6 table) holding every announced route.
+
+        Waits for the routes (:meth:`bgp_wait`), then for dumps started after
+        that moment; a dump counts as complete once BIRD has started the
+        next one (it writes a file in steps)."""
+        import time  # noqa: PLC0415
+
+        self.bgp_wait(timeout)
+        since = int(time.time()) + 1
+        end = time.monotonic() + timeout + 3 * self.period
+        while True:
+            dumps = self._dumps()
+            picked = []
+            for table in ("master4", "master6"):
+                done = [p for ts, p in dumps[table][:-1] if ts >= since]
+                if done:
+                    picked.append(done[0])
+            if len(picked) == 2:
+                return picked
+            if time.monotonic() > end:
+                raise LabError(f"BGP: no complete MRT dump in {self.dir} after {timeout:g} s")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Kill every daemon by its pid and remove our directory. Never raises."""
+        import shutil  # noqa: PLC0415
+
+        for role, proc in self.procs.items():
+            pids = {proc.pid}
+            with contextlib.suppress(OSError, ValueError):
+                with open(self.path(role, "pid")) as f:
+                    pids.add(int(f.read().strip()))
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, 15)
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=3)
+            if proc.poll() is None:
+                with contextlib.suppress(Exception):
+                    proc.kill()
+                    proc.wait(timeout=3)
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def lab(prefix: str | None = None) -> Iterator[Lab]:
+def lab(prefix: str | None = None, *, bgp: bool = False) -> Iterator[Lab]:
     """Build a lab for the duration of a ``with`` block; always torn down."""
-    built = Lab.create(prefix)
+    built = Lab.create(prefix, bgp=bgp)
     try:
         yield built
     finally:
@@ -450,6 +699,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="build a lab that stays up until 'ixp-lab down'")
     p_up.add_argument("--prefix", default="ixplab", help="namespace name prefix (default: ixplab)")
+    p_up.add_argument("--bgp", action="store_true",
+                      help="also run BIRD (collector + members rA, rB) and dump the collector's RIB as MRT")
     p_down = sub.add_parser("down", help="remove a lab built by 'ixp-lab up'")
     p_down.add_argument("--prefix", default="ixplab", help="namespace name prefix (default: ixplab)")
     p_clean = sub.add_parser("clean", help="remove lab namespaces left behind by dead processes")
@@ -466,10 +717,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         if args.cmd == "up":
-            built = Lab.create(args.prefix, persistent=True)
+            built = Lab.create(args.prefix, persistent=True, bgp=args.bgp,
+                               bgp_dir=_bgp_dir(args.prefix) if args.bgp else None, mrt_period=5)
             print(f"ixp-lab: lab '{args.prefix}' is up; namespaces:")
             for role in ROLES:
                 print(f"  {role:5} {built.ns(role)}")
+            if built.bgp is not None:
+                files = built.bgp.bgp_rib_files()
+                print(f"BGP: collector RIB dumped every 5 s in {built.bgp.dir} (latest complete: "
+                      f"{' '.join(os.path.basename(f) for f in files)})")
             print(f"try: ip netns exec {built.ns('coll')} ixp-scamper -I 'trace -r 192.0.2.2 198.51.100.66'")
             return 0
         if args.cmd == "down":
@@ -483,6 +739,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
             for name in present:
                 _delete_ns(name)
+            import shutil  # noqa: PLC0415
+            shutil.rmtree(_bgp_dir(args.prefix), ignore_errors=True)
             print(f"ixp-lab: removed {len(present)} namespaces")
             return 0
         if args.cmd == "clean":
@@ -496,6 +754,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ixp-lab: {exc.filename or exc}: not found (is iproute2 installed?)", file=sys.stderr)
         return 1
     return 2
+
+
+def _bgp_dir(prefix: str) -> str:
+    """Where ``ixp-lab up --bgp`` keeps BIRD's files (removed by ``down``)."""
+    return os.path.join("/run" if os.path.isdir("/run") else "/tmp", f"{prefix}-bgp")
 
 
 def _demo(argv: list[str]) -> int:
