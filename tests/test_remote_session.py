@@ -620,3 +620,22 @@ def test_master_new_with_held_magic_must_be_authorised_for_the_old_name():
     a2, a2_out, _ = conn("a2")  # a connection that could resume A may replace it
     a2.data_received(encode_frame(0, 0, MasterNew(b"S" * 8, b"A").encode()))
     assert held.gone and core.sessions[b"S" * 8] is not held
+
+
+def test_admit_hook_refuses_master_new_before_any_state():
+    clock = Clock()
+    capp = CtrlApp()
+    core = ControllerCore(clock, capp)
+    asked, closed = [], []
+    c = core.connection("10.0.0.1:1", lambda b: None, closed.append,
+                        admit=lambda name, replaces: asked.append((name, replaces)) or "full")
+    c.data_received(encode_frame(0, 0, MasterNew(b"N" * 8, b"n").encode()))
+    assert asked == [(b"n", False)] and closed == ["registration refused: full"]
+    assert core.sessions == {} and capp.events == []
+    ok = core.connection("10.0.0.1:2", lambda b: None, closed.append,
+                         admit=lambda name, replaces: asked.append((name, replaces)))
+    ok.data_received(encode_frame(0, 0, MasterNew(b"N" * 8, b"n").encode()))
+    again = core.connection("10.0.0.1:3", lambda b: None, closed.append,
+                            admit=lambda name, replaces: asked.append((name, replaces)))
+    again.data_received(encode_frame(0, 0, MasterNew(b"N" * 8, b"n").encode()))
+    assert asked[1:] == [(b"n", False), (b"n", True)]

@@ -639,12 +639,14 @@ class ControllerConnection:
     """One accepted TCP connection, before and after its handshake."""
 
     def __init__(self, core: ControllerCore, peer_id: str, write: Write, close: Close,
-                 authorize: Optional[Callable[[Optional[bytes]], Optional[str]]]) -> None:
+                 authorize: Optional[Callable[[Optional[bytes]], Optional[str]]],
+                 admit: Optional[Callable[[Optional[bytes], bool], Optional[str]]] = None) -> None:
         self.core = core
         self.peer_id = peer_id
         self._write = write
         self._close_cb: Optional[Close] = close
         self.authorize = authorize
+        self.admit = admit
         self.session: Optional[ControllerSession] = None
         self._decoder: Optional[FrameDecoder] = FrameDecoder(core.max_payload)
         self._timer: Optional[IDelayedCall] = core.clock.callLater(
@@ -731,6 +733,11 @@ class ControllerConnection:
                     self._do_close(f"MASTER_NEW refused: its magic belongs to VP {old.label}, "
                                    f"which this connection may not replace ({problem})")
                     return
+            if self.admit is not None:
+                refusal = self.admit(msg.name, old is not None)
+                if refusal:
+                    self._do_close(f"registration refused: {refusal}")
+                    return
             if old is not None:
                 old.terminate("replaced by a MASTER_NEW with the same magic")
             self._cancel()
@@ -810,16 +817,20 @@ class ControllerCore:
         self.sessions: dict[bytes, ControllerSession] = {}
 
     def connection(self, peer_id: str, write: Write, close: Close,
-                   authorize: Optional[Callable[[Optional[bytes]], Optional[str]]] = None
+                   authorize: Optional[Callable[[Optional[bytes]], Optional[str]]] = None,
+                   admit: Optional[Callable[[Optional[bytes], bool], Optional[str]]] = None
                    ) -> ControllerConnection:
         """A VP connected from ``peer_id`` (``a.b.c.d:port`` / ``v6.port``).
 
         ``write`` sends bytes, ``close(reason)`` must close the transport
         (the adapter logs the reason; None when the reason comes as a
         ``vp_detached``/``vp_gone`` event instead).  ``authorize(monitor_name)`` returns
-        None to allow or a reason to refuse.
+        None to allow or a reason to refuse.  ``admit(monitor_name,
+        replaces)`` is asked last for a MASTER_NEW (``replaces``: it carries
+        a magic we hold) and may refuse it the same way; it may free other
+        sessions meanwhile.
         """
-        return ControllerConnection(self, peer_id, write, close, authorize)
+        return ControllerConnection(self, peer_id, write, close, authorize, admit)
 
     def _free(self, sess: ControllerSession, reason: str) -> None:
         if sess.gone:

@@ -32,7 +32,8 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
-from ..remote.session import ZOMBIE_TIME, ControllerCore, ControllerSession
+from ..remote.session import CHANNEL_HIGH, VP_HIGH, ZOMBIE_TIME, ControllerCore, ControllerSession
+from .admission import Admission, raise_nofile
 from .tls import ServerTLS, certificate_names, handshake_failure
 
 log = Logger(namespace="ixp-remoted")
@@ -75,6 +76,20 @@ def parse_listen(spec: str) -> list[tuple[str, int]]:
     return [(host, int(port))]
 
 
+def _nofile() -> int:
+    import resource
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def _open_fds() -> int:
+    """Descriptors this process has open now (0 if /proc does not say)."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # minus listdir's own
+    except OSError:
+        return 0
+
+
 def _listening_unix_paths() -> Optional[set[str]]:
     try:
         with open("/proc/net/unix") as f:
@@ -109,6 +124,7 @@ class VPEntry:
     path: str
     port: Optional[IListeningPort] = None
     users: dict = attrs.Factory(dict)
+    admission: Optional[Admission] = None   # counts the users' descriptors
 
 
 def _pending(transport) -> int:
@@ -147,8 +163,12 @@ class UserProtocol(Protocol):
         self.backlog = 0
         self.reading_paused = False   # we paused the user's transport (back-pressure)
         self._registered = False
+        self.counted: Optional[Admission] = None   # counted in its users
 
     def connectionMade(self) -> None:
+        self.counted = self.entry.admission
+        if self.counted is not None:
+            self.counted.users += 1
         sess = self.entry.session
         if sess.gone:
             self.transport.loseConnection()
@@ -206,6 +226,9 @@ class UserProtocol(Protocol):
                 self.transport.pauseProducing()
 
     def connectionLost(self, reason=None) -> None:
+        counted, self.counted = self.counted, None
+        if counted is not None:
+            counted.users -= 1
         ch, self.channel = self.channel, 0
         if ch and self.entry.users.get(ch) is self:
             del self.entry.users[ch]
@@ -232,19 +255,44 @@ class VPProtocol(Protocol):
         self.peer = "?"
         self.handshake_done = False   # TLS: the handshake completed
         self.said_why = False         # a close reason was logged already
+        self.host = ""
+        self.counted = False          # in svc.admission.connections
 
     def handshakeCompleted(self) -> None:
         self.handshake_done = True
 
     def connectionMade(self) -> None:
-        self.peer = peer_label(self.transport.getPeer())
+        addr = self.transport.getPeer()
+        self.peer = peer_label(addr)
+        self.host = getattr(addr, "host", "")
+        adm = self.svc.admission
+        refusal = adm.accept_connection(self.host)
+        adm.connections += 1
+        self.counted = True
+        if refusal:
+            self.said_why = True
+            log.warn("VP connection {peer} refused: {reason}", peer=self.peer, reason=refusal)
+            self.transport.abortConnection()
+            return
         # Small control frames (ACKs) must not wait for Nagle + delayed ACK:
         # that costs ~40 ms per command round trip (sc_remoted pays it).
         tcp = getattr(self.transport, "transport", self.transport)  # under TLS
         if hasattr(tcp, "setTcpNoDelay"):
             tcp.setTcpNoDelay(True)
         authorize = self._authorize if self.svc.tls is not None and self.svc.tls.client_ca else None
-        self.conn = self.svc.core.connection(self.peer, self.transport.write, self._close, authorize)
+        self.conn = self.svc.core.connection(self.peer, self.transport.write, self._close, authorize,
+                                             self._admit)
+
+    def _admit(self, name: Optional[bytes], replaces: bool) -> Optional[str]:
+        svc = self.svc
+        d = svc.admission.registration(self.host, replaces, len(svc.core.sessions))
+        if d.refusal is None:
+            for magic in d.evict:
+                old = svc.core.sessions.get(magic)
+                if old is not None:
+                    svc.free_zombie(old, f"the oldest zombie, freed for a new VP (--max-vps "
+                                         f"{svc.admission.max_vps})")
+        return d.refusal
 
     def _authorize(self, name: Optional[bytes]) -> Optional[str]:
         try:
@@ -268,9 +316,13 @@ class VPProtocol(Protocol):
         self.transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
-        self.conn.data_received(data)
+        if self.conn is not None:  # None: refused at accept
+            self.conn.data_received(data)
 
     def connectionLost(self, reason=None) -> None:
+        if self.counted:
+            self.counted = False
+            self.svc.admission.connections -= 1
         if self.svc.tls is not None and not self.handshake_done and not self.said_why:
             # A refused TLS handshake ends here and nowhere else: one line.
             log.info("VP connection {peer} refused: TLS handshake failed: {reason}",
@@ -300,7 +352,11 @@ class RemotedService(service.Service):
     def __init__(self, reactor, listen: list[str], socket_dir: str,
                  zombie_time: float = ZOMBIE_TIME, allow_group: bool = False,
                  allow_other: bool = False, tls: Optional[ServerTLS] = None,
-                 pidfile: Optional[str] = None, handshake_time: Optional[float] = None) -> None:
+                 pidfile: Optional[str] = None, handshake_time: Optional[float] = None,
+                 max_vps: Optional[int] = None, max_zombies: Optional[int] = None,
+                 registration_rate: float = 0.0, registration_burst: Optional[float] = None,
+                 fd_reserve: Optional[int] = None, channel_high: int = CHANNEL_HIGH,
+                 vp_high: int = VP_HIGH) -> None:
         self.reactor = reactor
         self.listen_specs = listen
         self.socket_dir = os.path.abspath(socket_dir)
@@ -308,7 +364,12 @@ class RemotedService(service.Service):
         self.tls = tls
         self.pidfile = pidfile
         kw = {} if handshake_time is None else {"handshake_time": handshake_time}
-        self.core = ControllerCore(reactor, self, zombie_time=zombie_time, **kw)
+        self.core = ControllerCore(reactor, self, zombie_time=zombie_time,
+                                   channel_high=channel_high, vp_high=vp_high, **kw)
+        self.admission = Admission(reactor, fd_limit=_nofile(), fd_reserve=fd_reserve,
+                                   max_vps=max_vps, max_zombies=max_zombies,
+                                   rate=registration_rate, burst=registration_burst)
+        self.fd_limit_was: Optional[int] = None
         self.ports: list[IListeningPort] = []
         self.entries: dict[str, VPEntry] = {}   # socket path -> entry
         self._old_hup = None
@@ -321,6 +382,10 @@ class RemotedService(service.Service):
         from twisted.internet.error import CannotListenError
         if not os.path.isdir(self.socket_dir):
             raise SystemExit(f"ixp-remoted: socket directory {self.socket_dir} does not exist")
+        # Each VP costs two descriptors: take all the kernel lets us have.
+        old, new = raise_nofile()
+        self.fd_limit_was = old
+        self.admission.set_fd_limit(new)
         factory: Factory = VPFactory(self)
         if self.tls is not None:
             factory = TLSMemoryBIOFactory(self.tls, False, factory)
@@ -349,12 +414,31 @@ class RemotedService(service.Service):
             a = p.getHost()
             log.info("listening for VPs on {host} port {port}{tls}", host=a.host, port=a.port,
                      tls=" (TLS)" if self.tls else "")
+        self._log_capacity()
         if self.tls is not None:
             try:
                 self._old_hup = signal.signal(signal.SIGHUP, self._sighup)
             except ValueError:  # not the main thread (tests)
                 pass
         super().startService()
+
+    def _log_capacity(self) -> None:
+        adm = self.admission
+        adm.fd_base = _open_fds() or adm.fd_base
+        was = self.fd_limit_was
+        raised = f" (raised from {was})" if was is not None and was != adm.fd_limit else ""
+        log.info("capacity: {vps} VPs (fd limit {limit}{raised}, {reserve} kept for users and "
+                 "listeners, {base} in use){extra}",
+                 vps=adm.max_vps, limit=adm.fd_limit, raised=raised, reserve=adm.fd_reserve,
+                 base=adm.fd_base,
+                 extra="".join([
+                     f"; --max-vps {adm.max_vps_option}" if adm.max_vps_option is not None else "",
+                     f"; at most {adm.max_zombies} zombies" if adm.max_zombies is not None else "",
+                     f"; at most {adm.rate.rate:g} registrations/s per source (burst "
+                     f"{adm.rate.burst:g})" if adm.rate.rate else ""]))
+        if adm.max_vps_option is not None and adm.max_vps_option > adm.capacity:
+            log.warn("--max-vps {n} is more than the {cap} VPs the fd limit allows; registrations "
+                     "will be refused near the limit", n=adm.max_vps_option, cap=adm.capacity)
 
     def _listen_tcp(self, host: str, port: int, factory) -> list[IListeningPort]:
         if host:
@@ -449,7 +533,7 @@ class RemotedService(service.Service):
                      label=sess.label, path=path)
             sess.terminate("socket name in use")
             return
-        entry = VPEntry(sess, path)
+        entry = VPEntry(sess, path, admission=self.admission)
         old = os.umask(0o077)
         try:
             entry.port = self.reactor.listenUNIX(path, UserFactory(entry), mode=self.mode)
@@ -462,16 +546,30 @@ class RemotedService(service.Service):
             os.umask(old)
         sess.context = entry
         self.entries[path] = entry
+        self.admission.listeners += 1
         log.info("VP {label} registered (socket {path})", label=sess.label, path=path)
 
     def vp_resumed(self, sess: ControllerSession) -> None:
+        self.admission.zombie_removed(sess.magic)
         log.info("VP {label} resumed from {peer}", label=sess.label, peer=sess.current_peer)
 
     def vp_detached(self, sess: ControllerSession, reason: str) -> None:
         log.info("VP {label} away from {peer}: {reason}; keeping its state for {z:g} s",
                  label=sess.label, peer=sess.current_peer, reason=reason, z=self.core.zombie_time)
+        for magic in self.admission.zombie_added(sess.magic):
+            old = self.core.sessions.get(magic)
+            if old is not None:
+                self.free_zombie(old, f"more than {self.admission.max_zombies} zombies "
+                                      f"(--max-zombies), this was the oldest")
+            else:
+                self.admission.zombie_removed(magic)
+
+    def free_zombie(self, sess: ControllerSession, why: str) -> None:
+        """Free a zombie's state now (its users get EOF); one log line (vp_gone)."""
+        sess.terminate(why)
 
     def vp_gone(self, sess: ControllerSession, reason: str) -> None:
+        self.admission.zombie_removed(sess.magic)
         entry = sess.context
         if not isinstance(entry, VPEntry):
             return
@@ -487,6 +585,7 @@ class RemotedService(service.Service):
             del self.entries[entry.path]
         port, entry.port = entry.port, None
         if port is not None:
+            self.admission.listeners -= 1
             port.stopListening()  # Twisted unlinks the socket file
 
     def channel_data(self, sess: ControllerSession, channel: int, data: bytes) -> None:

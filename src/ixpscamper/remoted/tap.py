@@ -16,10 +16,12 @@ dropped, default 64 MiB).
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 from twisted.python import usage
 
 from ..remote.session import ZOMBIE_TIME
+from .admission import parse_rate
 from .service import RemotedService, parse_listen
 from .tls import ServerTLS, TLSConfigError
 
@@ -38,6 +40,21 @@ class Options(usage.Options):
         ["tls-key", "p", None, "PEM private key for --tls-cert"],
         ["client-ca", "C", None, "PEM CA: VPs must present a certificate from it naming their monitor"],
         ["pidfile", "e", None, "write our process id here (see also twistd's own --pidfile)"],
+        ["max-vps", None, None,
+         "most VPs held (live + zombies); when full the oldest zombie is freed for a new VP "
+         "(default: what the fd limit allows, (limit - reserve) / 2)"],
+        ["max-zombies", None, None,
+         "most disconnected VPs kept for a resume; beyond it the oldest is freed (default: no "
+         "limit but --max-vps)"],
+        ["registration-rate", None, "0",
+         "R or R/s: new registrations (MASTER_NEW) per second per source address (IPv6: per /64); "
+         "0 = no limit"],
+        ["registration-burst", None, None,
+         "registrations a source may make at once before --registration-rate applies "
+         "(default max(3, 2R))"],
+        ["fd-reserve", None, None,
+         "file descriptors kept for users and listeners: VPs are refused before they would eat "
+         "into it (default max(64, limit/32))"],
     ]
 
     def __init__(self) -> None:
@@ -87,12 +104,40 @@ class Options(usage.Options):
             raise usage.UsageError("--tls-cert and --tls-key go together")
         if self["client-ca"] and not self["tls-cert"]:
             raise usage.UsageError("--client-ca needs --tls-cert and --tls-key")
+        self["max-vps"] = self._count("max-vps", 1)
+        self["max-zombies"] = self._count("max-zombies", 0)
+        self["fd-reserve"] = self._count("fd-reserve", 0)
+        try:
+            self["registration-rate"] = parse_rate(self["registration-rate"])
+        except ValueError as e:
+            raise usage.UsageError(f"--registration-rate: {e}") from None
+        b = self["registration-burst"]
+        if b is not None:
+            try:
+                self["registration-burst"] = float(b)
+            except ValueError:
+                raise usage.UsageError(f"--registration-burst: '{b}' is not a number") from None
+            if not 1 <= self["registration-burst"] < float("inf"):
+                raise usage.UsageError("--registration-burst must be at least 1")
         self["tls"] = None
         if self["tls-cert"]:
             try:
                 self["tls"] = ServerTLS(self["tls-cert"], self["tls-key"], self["client-ca"])
             except TLSConfigError as e:
                 raise usage.UsageError(str(e)) from None
+
+
+    def _count(self, name: str, least: int) -> Optional[int]:
+        v = self[name]
+        if v is None:
+            return None
+        try:
+            n = int(v)
+        except (TypeError, ValueError):
+            raise usage.UsageError(f"--{name}: '{v}' is not a whole number") from None
+        if n < least:
+            raise usage.UsageError(f"--{name} must be at least {least}")
+        return n
 
 
 def makeService(options: Options) -> RemotedService:
@@ -106,4 +151,7 @@ def makeService(options: Options) -> RemotedService:
         reactor, options["port"], options["socket-dir"], zombie_time=options["zombie"],
         allow_group="group" in options["allow"], allow_other="other" in options["allow"],
         tls=options["tls"], pidfile=options["pidfile"],
-        handshake_time=float(os.environ.get("IXP_REMOTED_HANDSHAKE_TIME", "30")))
+        handshake_time=float(os.environ.get("IXP_REMOTED_HANDSHAKE_TIME", "30")),
+        max_vps=options["max-vps"], max_zombies=options["max-zombies"],
+        registration_rate=options["registration-rate"],
+        registration_burst=options["registration-burst"], fd_reserve=options["fd-reserve"])
