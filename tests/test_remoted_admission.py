@@ -161,9 +161,6 @@ def test_raise_nofile_to_the_hard_limit():
 
 # ---- wired into the daemon (in-process: MemoryReactorClock + StringTransport) ----
 
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 
 from twisted.internet.address import IPv4Address  # noqa: E402
 from twisted.internet.error import ConnectionDone  # noqa: E402

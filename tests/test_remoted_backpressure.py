@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import select
-import socket
 import threading
 import time
 

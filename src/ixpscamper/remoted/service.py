@@ -9,7 +9,42 @@ Differences from sc_remoted, on purpose:
 * a MASTER_NEW whose magic we still hold replaces the old state (a 20211212
   VP reuses its magic after MASTER_REJ) instead of being refused;
 * a protocol error on an established connection makes the VP a zombie
-  (resumable) rather than freeing its state at once.
+  (resumable) rather than freeing its state at once;
+* with ``--client-ca``, a MASTER_NEW carrying a magic we hold replaces that
+  session only if its certificate also names the held session's monitor
+  (else it is refused with one line and the old session stays).
+
+Memory is bounded, per user and per VP (back-pressure):
+
+* user -> VP: bytes read from a user stay in the session's retransmit queue
+  until the VP ACKs them.  When a channel holds ``channel_high`` (1 MiB)
+  unacknowledged bytes, or its VP ``vp_high`` (4 MiB) over all its channels,
+  the controller stops reading from that user (``pauseProducing`` on the
+  user's transport; the kernel then blocks the user's writes) and resumes
+  when ACKs -- or the MASTER_RES of a resume -- bring the channel to 1/4 and
+  the VP to 1/2 of those bounds (`ControllerSession.channel_write`,
+  ``channel_drained``).  So a VP that is away (zombie), stopped or slow
+  costs at most ~4 MiB plus one read per user, and what is held is
+  replayed exactly once on resume.  One user alone cannot reach the VP
+  bound, so it never stalls the VP's other users; other VPs are never
+  affected.  (A paused user that hangs up is noticed when reading resumes,
+  or when the VP's state is freed.)
+* VP -> user: results are written to the user at once and never block;
+  a user that does not read is buffered up to ``USER_BACKLOG`` (64 MiB) and
+  then cut with one log line, alone.  A user's connection is closed only
+  after everything pending was written (the producer registration is undone
+  first, so a user that paused reading still gets its EOF).
+
+Admission (`ixpscamper.remoted.admission`): the daemon raises its
+RLIMIT_NOFILE soft limit to the hard limit at start and logs its capacity,
+``(fd limit - reserve) / 2`` VPs (two descriptors each: TCP connection and
+unix socket).  New VP connections and registrations are refused, one log
+line each, before they would eat into the reserve kept for users and
+listeners (``--fd-reserve``); ``--max-vps`` caps the sessions held (live +
+zombies; when full, the oldest zombie is freed for a new VP, one line);
+``--max-zombies`` caps the zombies (beyond it the oldest is freed, one
+line); ``--registration-rate R/s`` with ``--registration-burst`` is a token
+bucket per source address (IPv6: per /64), off by default.
 """
 
 from __future__ import annotations
