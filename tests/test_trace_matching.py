@@ -13,17 +13,13 @@ import ipaddress
 import random
 
 import pytest
+from scapy.all import ICMP, IP, UDP, ICMPv6DestUnreach, ICMPv6TimeExceeded, IPv6
 from twisted.internet.task import Clock
 
-scapy_all = pytest.importorskip("scapy.all")
-IP, ICMP, UDP, IPv6 = scapy_all.IP, scapy_all.ICMP, scapy_all.UDP, scapy_all.IPv6
-ICMPv6TimeExceeded = scapy_all.ICMPv6TimeExceeded
-ICMPv6DestUnreach = scapy_all.ICMPv6DestUnreach
-
-from ixpscamper.prober import packets  # noqa: E402
-from ixpscamper.prober.trace import TraceRun, TraceSpec  # noqa: E402
-from ixpscamper.warts.records import TraceMethod  # noqa: E402
-from tests.conftest import requires_root, requires_tool  # noqa: E402
+from ixpscamper.prober import packets
+from ixpscamper.prober.trace import TraceRun, TraceSpec
+from ixpscamper.warts.records import TraceMethod
+from tests.conftest import requires_root, requires_tool
 
 SRC, DST, HOP = "192.0.2.10", "198.51.100.66", "192.0.2.1"
 SRC6, DST6, HOP6 = "2001:db8:1::10", "2001:db8:d::66", "2001:db8:1::1"

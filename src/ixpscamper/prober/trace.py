@@ -446,8 +446,8 @@ class TraceRun:
         IPv6).  Then, beyond scamper, the quoted checksum must be the one
         that probe carried: scamper 20211212 takes a quote whose IP-ID names
         a probe even when its checksum is no probe's, which any ICMP error
-        with our source port and a small IP-ID passes (the lab's storm of
-        forged port unreachables, 1 in 65536 of them for each probe sent).
+        with our source port and a small IP-ID passes (a storm of forged
+        port unreachables ends a trace early that way, in scamper too).
         The cost: a middlebox that rewrites the quoted UDP checksum but not
         the ports and the IP-ID hides its hops from ixpscamper, not from
         scamper.
