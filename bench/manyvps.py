@@ -49,13 +49,12 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 __all__ = ["Controller", "launch_controller", "run_driver", "Driver", "free_port",
            "raise_nofile", "proc_cpu", "proc_rss_kb", "proc_alive", "listen_backlog"]
@@ -174,6 +173,7 @@ class Controller:
         self.proc = subprocess.Popen(cmd, stdout=self._logf, stderr=subprocess.STDOUT,
                                      preexec_fn=_raise_child_nofile, cwd=workdir)
         self._wait_listening()
+        self.nofile = self.nofile_limit()  # (soft, hard) as started
 
     @property
     def pid(self) -> int:

@@ -398,7 +398,7 @@ def scale_main(argv: list[str]) -> None:
             r["load_before"], r["load_after"] = load0, _load()
             time.sleep(0.5)  # the driver's exit closes every VP and user at once
             r["exit_before_sigint"] = ctl.proc.poll()
-            r["controller_nofile"] = ctl.nofile_limit()
+            r["controller_nofile"] = ctl.nofile
         except Exception as e:  # the run failed as a whole: say so, keep the other one
             r = {"failed": str(e)[-1500:]}
         finally:
