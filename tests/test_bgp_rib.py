@@ -1,0 +1,263 @@
+"""ixpscamper.bgp.rib: per-peer longest match, origins, several files.
+
+Synthetic dumps from our writer, the RouteViews excerpts compared with a
+longest match computed from ``bgpdump -m`` output, and (root, bird2
+installed) a dump written by BIRD 2 itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ixpscamper.bgp.mrt import MrtError, Peer
+from ixpscamper.bgp.mrtwrite import MrtWriter, encode_attributes
+from ixpscamper.bgp.rib import RIB, Route
+
+from tests.conftest import requires_root
+from tests.test_bgp_mrt import RV2_2014, RV6_2015, _excerpt, bgpdump_routes, requires_bgpdump
+
+v4 = ipaddress.IPv4Address
+v6 = ipaddress.IPv6Address
+net = ipaddress.ip_network
+
+PA = Peer(0, v4("192.0.2.1"), v4("192.0.2.1"), 64501)
+PB = Peer(1, v4("192.0.2.2"), v4("192.0.2.2"), 4200000002)
+PC = Peer(2, v4("192.0.2.3"), v6("2001:db8::3"), 64503)
+
+
+def write(path: Path, peers, routes) -> Path:
+    """routes: {prefix: [(peer index, as_path segments, next hop)]}."""
+    with open(path, "wb") as f:
+        w = MrtWriter(f)
+        w.write_peers(peers)
+        for prefix, entries in sorted(routes.items(), key=lambda kv: (kv[0].version, kv[0])):
+            w.write_rib(prefix, [(p, encode_attributes(seg, nh, prefix.version)) for p, seg, nh in entries])
+    return path
+
+
+@pytest.fixture
+def rib(tmp_path) -> RIB:
+    routes = {
+        net("10.0.0.0/8"): [(0, ((64501, 3356, 100),), v4("192.0.2.1")),
+                            (1, ((4200000002, 174, 100),), v4("192.0.2.2")),
+                            (2, ((64503, 100),), v4("192.0.2.3"))],
+        net("10.1.0.0/16"): [(0, ((64501, 200, 200, 200),), v4("192.0.2.1")),
+                             (1, ((4200000002, 201),), v4("192.0.2.2"))],   # MOAS: 200 vs 201
+        net("10.1.2.0/24"): [(0, ((64501, 300), frozenset({301, 302})), v4("192.0.2.1"))],
+    }
+    v6routes = {net("2001:db8:100::/40"): [(2, ((64503, 6939, 400),), v6("2001:db8::3"))]}
+    write(tmp_path / "a.mrt", [PA, PB, PC], routes)
+    write(tmp_path / "b.mrt", [PC], {k: [(0, s, nh) for _p, s, nh in v] for k, v in v6routes.items()})
+    return RIB.load([tmp_path / "a.mrt", tmp_path / "b.mrt"])
+
+
+def test_each_peer_its_own_longest_match(rib):
+    got = {r.peer.ip: r for r in rib.routes_for("10.1.2.3")}
+    assert {ip: r.prefix for ip, r in got.items()} == {
+        v4("192.0.2.1"): net("10.1.2.0/24"),    # A has the /24
+        v4("192.0.2.2"): net("10.1.0.0/16"),    # B only the /16
+        v6("2001:db8::3"): net("10.0.0.0/8"),   # C only the /8
+    }
+    a = got[v4("192.0.2.1")]
+    assert a.as_path == ((64501, 300), frozenset({301, 302}))
+    assert a.origin_asns == {301, 302}
+    assert a.next_hop == v4("192.0.2.1")
+    assert [r.peer.index for r in rib.routes_for("10.1.2.3")] == [0, 1, 2]
+    assert rib.routes_for("11.0.0.1") == []
+
+
+def test_origins_of_longest_match_all_reported(rib):
+    assert rib.origins("10.1.2.3") == {301, 302}          # AS_SET at the end
+    assert rib.origins(v4("10.1.200.1")) == {200, 201}     # MOAS: both kept
+    assert rib.origins("10.200.0.1") == {100}
+    assert rib.origins("192.0.2.1") == frozenset()
+    assert rib.origins("2001:db8:1ff::1") == {400}
+
+
+def test_prefix_for(rib):
+    assert rib.prefix_for("10.1.2.255") == net("10.1.2.0/24")
+    assert rib.prefix_for("10.1.3.0") == net("10.1.0.0/16")
+    assert rib.prefix_for("2001:db8:100::1") == net("2001:db8:100::/40")
+    assert rib.prefix_for("2001:db9::1") is None
+    assert rib.prefix_for("9.255.255.255") is None
+
+
+def test_files_merged_peers_deduplicated(rib):
+    # PC appears in both files (index 2 in a.mrt, 0 in b.mrt): one peer.
+    assert rib.peers == [PA, PB, PC]
+    r6 = rib.routes_for("2001:db8:100::1")
+    assert [(r.peer, r.next_hop, r.flat_path()) for r in r6] == [(PC, v6("2001:db8::3"), [64503, 6939, 400])]
+    assert len(rib) == 4 and rib.route_count == 7
+
+
+def test_flat_path_and_collapsed():
+    r = Route(peer=PA, prefix=net("10.0.0.0/8"), as_path=((1, 2, 2, 2, 3), frozenset({5, 4}), (6, 6)),
+              next_hop=None, origin_asns=frozenset({6}))
+    assert r.flat_path() == [1, 2, 2, 2, 3, 4, 5, 6, 6]
+    assert r.collapsed() == [1, 2, 3, 4, 5, 6]
+
+
+def test_routes_at(rib):
+    assert [r.peer.index for r in rib.routes_at("10.1.0.0/16")] == [0, 1]
+    assert rib.routes_at("10.1.0.0/17") == []
+
+
+def test_default_route_and_host_route(tmp_path):
+    p = write(tmp_path / "d.mrt", [PA], {net("0.0.0.0/0"): [(0, ((64501, 1),), v4("192.0.2.1"))],
+                                         net("10.9.9.9/32"): [(0, ((64501, 2),), v4("192.0.2.1"))],
+                                         net("::/0"): [(0, ((64501, 3),), v6("2001:db8::1"))]})
+    rib = RIB.load(p)
+    assert rib.origins("10.9.9.9") == {2}
+    assert rib.origins("10.9.9.8") == {1}
+    assert rib.prefix_for("2001:db8::1") == net("::/0")
+
+
+def test_corrupt_attributes_found_at_lookup_warn_once(tmp_path):
+    p = tmp_path / "c.mrt"
+    with open(p, "wb") as f:
+        w = MrtWriter(f)
+        w.write_peers([PA, PB])
+        good = encode_attributes(((64501, 9),), v4("192.0.2.1"))
+        bad = b"\x40\x02\x06\x02\x05\x00\x00\x00\x01"  # AS_PATH claims 5 ASes, holds 1
+        w.write_rib(net("10.0.0.0/8"), [(0, good), (1, bad)])
+    warnings: list[str] = []
+    rib = RIB.load(p, warn=warnings.append)
+    assert warnings == []  # attributes are decoded lazily
+    assert [r.peer for r in rib.routes_for("10.0.0.1")] == [PA]
+    assert rib.origins("10.0.0.1") == {9}
+    assert len(warnings) == 1 and "192.0.2.2" in warnings[0] and "10.0.0.0/8" in warnings[0]
+
+
+def test_not_mrt_raises(tmp_path):
+    p = tmp_path / "x.txt"
+    p.write_text("not a RIB at all, just some text\n")
+    with pytest.raises(MrtError, match="not an MRT file"):
+        RIB.load(p)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_lookups_match_brute_force(tmp_path_factory, data):
+    """routes_for / origins / prefix_for against a linear scan."""
+    rnd = random.Random(data.draw(st.integers(0, 2**32)))
+    peers = [Peer(i, v4(f"192.0.2.{i + 1}"), v4(f"192.0.2.{i + 1}"), 64500 + i) for i in range(4)]
+    routes: dict = {}
+    for _ in range(data.draw(st.integers(1, 30))):
+        plen = rnd.randint(0, 32)
+        prefix = ipaddress.IPv4Network((rnd.getrandbits(8) << 24 | rnd.getrandbits(24) & 0x0F0F0F, plen), strict=False)
+        holders = rnd.sample(range(4), rnd.randint(1, 4))
+        routes[prefix] = [(p, ((64500 + p, rnd.randint(1, 5)),), peers[p].ip) for p in holders]
+    path = write(tmp_path_factory.mktemp("bf") / "r.mrt", peers, routes)
+    rib = RIB.load(path)
+    for _ in range(20):
+        a = v4(rnd.getrandbits(8) << 24 | rnd.getrandbits(24) & 0x0F0F0F | rnd.getrandbits(2))
+        covering = sorted((p for p in routes if a in p), key=lambda p: -p.prefixlen)
+        want = {}
+        for p in covering:
+            for peer, seg, _nh in routes[p]:
+                want.setdefault(peer, (p, seg))
+        got = {r.peer.index: (r.prefix, r.as_path) for r in rib.routes_for(a)}
+        assert got == want
+        assert rib.prefix_for(a) == (covering[0] if covering else None)
+        assert rib.origins(a) == (frozenset(s[0][-1] for _p, s, _n in routes[covering[0]]) if covering else frozenset())
+
+
+# ------------------------------------------------------------------ real data
+
+@requires_bgpdump
+@pytest.mark.parametrize("path,dests", [
+    pytest.param(RV2_2014, ["1.0.0.1", "1.0.4.77", "1.2.3.4", "1.1.1.1", "2.0.0.1", "3.0.0.1",
+                            "4.2.2.2", "8.8.8.8", "12.0.0.1", "14.0.0.1"], marks=_excerpt(RV2_2014)),
+    pytest.param(RV6_2015, ["2001:4860:4860::8888", "2001:500:2f::f", "2001:200::1", "2001:db8::1",
+                            "2001:678:3::1", "2001:7f8::1", "2a00:1450::1"], marks=_excerpt(RV6_2015)),
+], ids=["route-views2-2014", "route-views6-2015"])
+def test_real_routes_for_equals_bgpdump(path, dests):
+    warnings: list[str] = []
+    rib = RIB.load(path, warn=warnings.append)
+    assert len(warnings) == 1  # the excerpt is cut
+    rows = bgpdump_routes(path)
+    by_peer: dict[str, list] = {}
+    for peer_ip, prefix, aspath, nh in rows:
+        by_peer.setdefault(peer_ip, []).append((ipaddress.ip_network(prefix), aspath, nh))
+    compared = 0
+    for dst in dests:
+        a = ipaddress.ip_address(dst)
+        want = {}
+        for peer_ip, entries in by_peer.items():
+            cover = [e for e in entries if a in e[0]]
+            if cover:
+                p, aspath, nh = max(cover, key=lambda e: e[0].prefixlen)
+                want[peer_ip] = (str(p), aspath, nh)
+        got = {str(r.peer.ip): (str(r.prefix), " ".join(
+            " ".join(map(str, s)) if isinstance(s, tuple) else "{" + ",".join(map(str, sorted(s))) + "}"
+            for s in r.as_path), str(r.next_hop)) for r in rib.routes_for(a)}
+        assert got == want, dst
+        compared += len(want)
+    assert compared > 50  # the destinations are covered in the excerpt
+
+
+# ------------------------------------------------------------------ BIRD 2
+
+BIRD = shutil.which("bird")
+
+
+@requires_root
+@pytest.mark.skipif(BIRD is None, reason="bird2 not installed (apt-get install bird2)")
+def test_bird2_mrt_dump(tmp_path):
+    """BIRD 2's own TABLE_DUMP_V2 writer, run in a network namespace of
+    our own (it opens no sessions: static routes and the mrt protocol)."""
+    ns = f"ixpbgp{os.getpid()}"
+    dump = tmp_path / "bird.mrt"
+    conf = tmp_path / "bird.conf"
+    conf.write_text(f"""
+router id 192.0.2.250;
+protocol device {{ }}
+protocol static s4 {{ ipv4; route 198.51.100.0/24 blackhole; route 203.0.113.0/25 blackhole; }}
+protocol static s6 {{ ipv6; route 2001:db8:42::/48 blackhole; }}
+protocol mrt dump4 {{ table master4; filename "{tmp_path}/bird4.mrt"; period 1; }}
+protocol mrt dump6 {{ table master6; filename "{tmp_path}/bird6.mrt"; period 1; }}
+""")
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    proc = None
+    try:
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, BIRD, "-f", "-c", str(conf),
+                                 "-s", str(tmp_path / "bird.ctl"), "-P", str(tmp_path / "bird.pid")],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        files = [tmp_path / "bird4.mrt", tmp_path / "bird6.mrt"]
+        while time.monotonic() < deadline and not all(f.exists() and f.stat().st_size > 0 for f in files):
+            if proc.poll() is not None:
+                pytest.fail(f"bird exited: {proc.stdout.read().decode(errors='replace')}")
+            time.sleep(0.2)
+        time.sleep(1.5)  # one more period: the files are written whole
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+    warnings: list[str] = []
+    rib = RIB.load(files, warn=warnings.append)
+    assert warnings == []
+    assert rib.prefix_for("198.51.100.7") == net("198.51.100.0/24")
+    assert rib.prefix_for("203.0.113.1") == net("203.0.113.0/25")
+    assert rib.prefix_for("2001:db8:42::1") == net("2001:db8:42::/48")
+    rs = rib.routes_for("198.51.100.7")
+    assert len(rs) == 1 and rs[0].as_path == () and rs[0].origin_asns == frozenset()
+    if shutil.which("bgpdump"):
+        for f in files:
+            assert len(bgpdump_routes(f)) == sum(len(r.entries) for r in __import__(
+                "ixpscamper.bgp.mrt", fromlist=["MrtReader"]).MrtReader(f))
