@@ -340,3 +340,23 @@ def test_fast_paths_agree_with_the_tool_for_every_icmpv6_type():
     for t in sorted(set(range(0, 256, 5)) | {1, 2, 3, 11, 129}):
         data = encode_record(_v6_trace(t))
         assert text_of(data) == real("sc_warts2text", data)[1]
+
+
+def test_hop_without_attempt_number_has_probe_id_0():
+    """Hop field 5 is stored minus one; when it is absent scamper's zeroed hop keeps 0."""
+    data = blob("trace-udp")
+    body = bytearray(records(data)[2][1])
+    f = length_fields(6, bytes(body))
+    p = [q for k, q in f if k == "item"][0]
+    plen = [q for k, q in f if k == "plen"][1]
+    assert body[p] & 0x1F == 0x1E  # fields 2, 3, 4, 5 lead: the attempt is the 4th byte
+    body[p] &= ~0x10
+    start = _params_start(body, p)
+    del body[start + 3]
+    struct.pack_into(">H", body, plen, struct.unpack_from(">H", body, plen)[0] - 1)
+    bad = with_record(data, 2, bytes(body))
+    (tr,) = [r for r in read_records(bad) if isinstance(r, Trace)]
+    assert [h.probe_id for h in tr.hops][0] == 0
+    assert '"probe_ttl":1, "probe_id":0,' in json_of(bad)
+    assert text_of(bad) == text_of(data)
+    assert_like_real_tools(bad)

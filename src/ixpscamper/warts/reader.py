@@ -552,7 +552,8 @@ def _compile_hop(flagbytes: bytes, mode: str = "hop"):
               f"{IND}else:",
               f"{IND}    append(f'{{_P[ttl]}}{{addr[0]}}  {{q}}.{{_MS3[r]}} ms')"]
     else:
-        vals["att"] = "(att + 1) & 255" if 5 in ids else "1"  # u8 in scamper: 256 wraps to 0
+        # stored minus one, a u8 in scamper: 256 wraps to 0; absent, it stays 0
+        vals["att"] = "(att + 1) & 255" if 5 in ids else "0"
         # defaults for replies that quote the probe (see TraceHop.icmp_q_ipl)
         if 13 not in ids or 14 not in ids:
             fl, it = vals["flags"], vals["it"]
