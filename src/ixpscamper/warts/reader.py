@@ -803,17 +803,13 @@ class _Resolver:
         cyc = self.cycle_of(cid)
         hops, pos = _hops(buf, pos, table)
         maxttl = 0
-        prev = 0
-        in_order = True
         for h in hops:
             t = h.probe_ttl
-            if t < prev:
-                in_order = False
-            prev = t
-            if t > maxttl:
-                maxttl = t
-        if not in_order:
-            hops = _by_ttl(hops)
+            if t < maxttl:  # out of TTL order: file them as scamper does
+                hops = _by_ttl(hops)
+                maxttl = hops[-1].probe_ttl
+                break
+            maxttl = t
         if not hc:
             hc = maxttl
         elif hc < maxttl or hc > 255:
