@@ -9,16 +9,25 @@ Twisted reactor, no asyncio, so any test can use it).
     proxy.cut()               # close every connection now (both sides see EOF)
     proxy.cut(reset=True)     # ... with a TCP RST instead of a FIN
     proxy.cut_every(3.0, max_cuts=2)   # cut each connection once it is 3 s old
+    proxy.cut_every(0.25, upto=2.0, reset="mixed", seed=7)
+                              # ... once it is 0.25-2 s old (drawn per connection),
+                              # half of the cuts with a FIN, half with an RST
+    proxy.cut_every(0.25, after="down")
+                              # ... due at 0.25 s, done right after the proxy has
+                              # forwarded bytes target->client: the link dies
+                              # with frames in flight, the reliability layer's worst case
     proxy.freeze(); proxy.thaw()       # stop / resume forwarding (bytes are held)
     proxy.stop()              # close everything, stop the thread
 
 Counters: ``proxy.accepted`` (connections accepted), ``proxy.cuts``
 (connections cut by cut()/cut_every()), ``proxy.bytes_up`` / ``bytes_down``
-(client->target / target->client bytes forwarded).
+(client->target / target->client bytes forwarded), ``proxy.resets`` (cuts
+done with an RST).
 """
 
 from __future__ import annotations
 
+import random
 import selectors
 import socket
 import struct
@@ -30,12 +39,14 @@ __all__ = ["FaultProxy"]
 
 
 class _Pair:
-    __slots__ = ("client", "target", "born", "out")
+    __slots__ = ("client", "target", "born", "out", "life", "policy")
 
     def __init__(self, client: socket.socket, target: socket.socket) -> None:
         self.client = client
         self.target = target
         self.born = time.monotonic()
+        self.life: Optional[float] = None   # when cut_every cuts it (drawn per policy)
+        self.policy = -1                    # which cut_every call drew ``life``
         self.out = {client: bytearray(), target: bytearray()}  # bytes waiting to go TO that socket
 
     def other(self, s: socket.socket) -> socket.socket:
@@ -49,6 +60,7 @@ class FaultProxy:
         self.port = 0
         self.accepted = 0
         self.cuts = 0
+        self.resets = 0
         self.bytes_up = 0
         self.bytes_down = 0
         self._lock = threading.Lock()
@@ -56,6 +68,11 @@ class FaultProxy:
         self._pairs: list[_Pair] = []
         self._frozen = False
         self._every: Optional[float] = None
+        self._upto: Optional[float] = None
+        self._after: Optional[str] = None
+        self._every_reset: object = False
+        self._policy = 0
+        self._rng = random.Random()
         self._max_cuts: Optional[int] = None
         self._running = False
         self._thread: Optional[threading.Thread] = None
@@ -89,13 +106,34 @@ class FaultProxy:
         self._command(("cut", reset))
 
     def cut_every(self, seconds: Optional[float], max_cuts: Optional[int] = None,
-                  reset: bool = False) -> None:
+                  reset: bool | str = False, *, upto: Optional[float] = None,
+                  after: Optional[str] = None, seed: Optional[int] = None) -> None:
         """Cut each connection once it has lived ``seconds`` (None: stop).
-        After ``max_cuts`` cuts in total, stop cutting."""
+
+        ``upto``: each connection's lifetime is drawn uniformly from
+        [seconds, upto] instead.  ``after``: a connection whose time is up
+        is cut right after the proxy next forwards bytes ``"down"``
+        (target -> client), ``"up"`` (client -> target) or ``"any"``, so
+        the cut lands with data in flight; an idle connection waits.
+        ``reset``: True = RST, False = FIN, ``"mixed"`` = each at random.
+        ``seed`` makes the draws repeatable.  After ``max_cuts`` cuts in
+        total, stop cutting.
+        """
+        if after not in (None, "down", "up", "any"):
+            raise ValueError(f"after must be None, 'down', 'up' or 'any', not {after!r}")
+        if reset not in (True, False, "mixed"):
+            raise ValueError(f"reset must be True, False or 'mixed', not {reset!r}")
+        if seconds is not None and upto is not None and upto < seconds:
+            raise ValueError("upto must be >= seconds")
         with self._lock:
             self._every = seconds
+            self._upto = upto
+            self._after = after
             self._max_cuts = max_cuts
             self._every_reset = reset
+            self._policy += 1
+            if seed is not None:
+                self._rng.seed(seed)
         self._wake()
 
     def freeze(self) -> None:
@@ -160,6 +198,14 @@ class FaultProxy:
             except OSError:
                 pass
 
+    def _cut_pair(self, p: _Pair) -> None:
+        how = self._every_reset
+        reset = self._rng.random() < 0.5 if how == "mixed" else bool(how)
+        self.cuts += 1  # counted first: a test may look once it sees EOF
+        if reset:
+            self.resets += 1
+        self._close_pair(p, reset)
+
     def _flush_and_close(self, p: _Pair, dest: socket.socket) -> None:
         # An EOF passes through like a real connection's: what was read
         # before it is delivered first (a MASTER_REJ before the close, say).
@@ -198,6 +244,7 @@ class FaultProxy:
                 with self._lock:
                     cmds, self._pending = self._pending, []
                     every, max_cuts = self._every, self._max_cuts
+                    upto, after, policy = self._upto, self._after, self._policy
                 for cmd in cmds:
                     if cmd[0] == "stop":
                         for p in list(self._pairs):
@@ -208,15 +255,21 @@ class FaultProxy:
                             self.cuts += 1  # counted first: a test may look once it sees EOF
                             self._close_pair(p, cmd[1])
                 timeout = 0.2
+                due: set[_Pair] = set()   # time is up; waiting for bytes to go ``after``
                 if every is not None:
                     now = time.monotonic()
                     for p in list(self._pairs):
                         if max_cuts is not None and self.cuts >= max_cuts:
                             break
-                        if now - p.born >= every:
-                            self.cuts += 1
-                            self._close_pair(p, getattr(self, "_every_reset", False))
-                    timeout = 0.05
+                        if p.policy != policy:
+                            p.policy = policy
+                            p.life = every if upto is None else self._rng.uniform(every, upto)
+                        if now - p.born >= p.life:
+                            if after is None:
+                                self._cut_pair(p)
+                            else:
+                                due.add(p)
+                    timeout = 0.05 if not due else 0.01
                 for p in self._pairs:
                     self._interest(p)
                 for key, ev in self._sel.select(timeout):
@@ -240,9 +293,14 @@ class FaultProxy:
                             n = s.send(buf)
                             del buf[:n]
                         except BlockingIOError:
-                            pass
+                            n = 0
                         except OSError:
                             self._close_pair(p)
+                            continue
+                        if n and p in due and (max_cuts is None or self.cuts < max_cuts) and (
+                                after == "any" or (after == "down") == (s is p.client)):
+                            due.discard(p)
+                            self._cut_pair(p)
                             continue
                     if ev & selectors.EVENT_READ and not self._frozen:
                         try:
