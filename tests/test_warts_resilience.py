@@ -20,6 +20,7 @@ run, with the mismatch classes counted::
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import subprocess
@@ -78,9 +79,11 @@ def run_ours(kind: str, path: str) -> tuple[int, bytes, bytes]:
     os.environ["TZ"] = "UTC"
     time.tzset()
     sys.stdout, sys.stderr = out, err
+    gc_threshold = gc.get_threshold()  # the CLI tunes it for a short-lived process
     try:
         rc = OURS[kind]([path])
     finally:
+        gc.set_threshold(*gc_threshold)
         sys.stdout, sys.stderr = old
         if tz is None:
             del os.environ["TZ"]

@@ -8,6 +8,15 @@ records completed so far.  Both resolve list and cycle references, so every
 :class:`WartsError`, which carries the byte offset of the fault; nothing
 else escapes the reader for bad input.
 
+"Malformed" is what scamper 20211212's own reader (the Debian tools) rejects,
+and a damaged record it accepts is decoded to what it decodes: each field is
+bounded by the end of the record rather than by its structure's declared
+length, a declared length that overruns is only an error once something is
+read from beyond the record, bytes after the last field are ignored, a later
+run of replies with one TTL replaces an earlier one, and so on (each rule is
+commented where it is implemented).  tests/test_warts_resilience.py checks
+this against the real tools on seeded damage of the golden fixtures.
+
 Hot paths: each flags+params structure is decoded by a small function
 generated once per distinct set of flag bytes (a file holds only a handful),
 which unpacks every run of fixed-size fields with one precompiled
