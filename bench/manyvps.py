@@ -605,6 +605,10 @@ class Driver:
             "median_vp_s": times[len(times) // 2] if times else None,
             "sockets_present": present[0], "sockets_current_port_name": present[1],
             "sockets_first_port_name": present[2],
+            # VPs that happened to reconnect from their first source port: their
+            # socket counts under both names
+            "same_source_port": sum(1 for vp in self.vps if vp.outcome == "ok"
+                                    and len(vp.ports) > 1 and vp.ports[-1] == vp.ports[0]),
         }
 
     def _open_users(self, picks: list, tag: str, nlines: int):

@@ -443,11 +443,14 @@ def _scale_table(res: dict, kinds: list[str], n: int) -> str:
 
     def sockname(r: dict) -> str:
         s = r["resume"]
-        if s["sockets_first_port_name"] and not s["sockets_current_port_name"]:
-            return f"kept ({s['sockets_first_port_name']})"
-        if s["sockets_current_port_name"] and not s["sockets_first_port_name"]:
-            return f"new port ({s['sockets_current_port_name']})"
-        return f"kept {s['sockets_first_port_name']}, new {s['sockets_current_port_name']}"
+        same = s.get("same_source_port", 0)
+        kept, new = s["sockets_first_port_name"] - same, s["sockets_current_port_name"] - same
+        tail = f", {same} reconnected from the same port" if same else ""
+        if kept and not new:
+            return f"kept ({kept}{tail})"
+        if new and not kept:
+            return f"new port ({new}{tail})"
+        return f"kept {kept}, new {new}{tail}"
 
     def users(key: str):
         return lambda r: f"{r[key]['exactly_once']}/{r[key]['users']}" + (
