@@ -6,74 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import select
 import threading
 import time
 
 import pytest
 
-from remotestub import Daemon, StubVP, User, wait_for
-
-
-class PausableVP(StubVP):
-    """A StubVP that can stop reading its socket (like a SIGSTOPped VP) and
-    can sink what it gets instead of echoing (hash and count per channel).
-
-    ``fin_after[ch] = n``: send CHANNEL_FIN on ch once n bytes came in.
-    """
-
-    def __init__(self, *a, echo: bool = True, **kw) -> None:
-        super().__init__(*a, **kw)
-        self.paused = False
-        self.echo = echo
-        self.got: dict[int, int] = {}
-        self.digest: dict[int, "hashlib._Hash"] = {}
-        self.fin_after: dict[int, int] = {}
-
-    def channel_data(self, ch, data):
-        self.got[ch] = self.got.get(ch, 0) + len(data)
-        self.digest.setdefault(ch, hashlib.sha256()).update(data)
-        if self.echo:
-            self.session.send_data(ch, data)
-        if self.fin_after.get(ch) == self.got[ch]:
-            self.session.send_fin(ch)
-
-    def _run(self) -> None:  # StubVP's loop, plus "paused": read nothing
-        last = time.monotonic()
-        while not self._stop:
-            now = time.monotonic()
-            self.clock.advance(now - last)
-            last = now
-            if self._want_cut:
-                self._want_cut = False
-                self._drop()
-                self._down_since = now
-            if self.sock is None:
-                if self.auto_reconnect and now - getattr(self, "_down_since", 0) >= self.reconnect_delay:
-                    try:
-                        self._connect()
-                    except OSError:
-                        self._down_since = now
-                else:
-                    time.sleep(0.02)
-                continue
-            if self.paused:
-                time.sleep(0.02)
-                continue
-            s = self.sock
-            try:
-                r, _, _ = select.select([s], [], [], 0.05)
-                if r:
-                    data = s.recv(1 << 18)
-                    if not data:
-                        self._drop()
-                        self._down_since = now
-                        continue
-                    self.session.data_received(data)
-            except (OSError, ValueError) as e:
-                self.closes.append(f"error {e}")
-                self._drop()
-                self._down_since = now
+from remoted_bp_vp import BackPressureVP
+from remotestub import Daemon, User, wait_for
 
 
 def vp_socket(d: Daemon, prefix: str = "stub-") -> str:
@@ -92,7 +31,7 @@ def rss_kb(pid: int) -> int:
 def test_user_who_pauses_reading_still_gets_eof(tmp_path):
     """Issue: results all written, user paused a while, then never an EOF."""
     d = Daemon(tmp_path)
-    vp = PausableVP(d.port).start()
+    vp = BackPressureVP(d.port).start()
     try:
         u = User(vp_socket(d))
         blob = bytes(range(256)) * (3 * 4096)  # 3 MiB echoed back, user not reading
@@ -119,8 +58,7 @@ def _pattern(i: int, size: int) -> bytes:
 def test_user_writing_into_an_absent_vp_is_paused_and_memory_stays_bounded(tmp_path, away):
     total_mb = 300 if away == "stopped" else 100
     d = Daemon(tmp_path)
-    vp = PausableVP(d.port, echo=False, auto_reconnect=(away == "stopped"),
-                    reconnect_delay=0.1).start()
+    vp = BackPressureVP(d.port, echo=False).start()
     try:
         u = User(vp_socket(d))
         assert u.read_until(5) == b"MORE\n"
@@ -128,7 +66,7 @@ def test_user_writing_into_an_absent_vp_is_paused_and_memory_stays_bounded(tmp_p
         if away == "stopped":
             vp.paused = True      # connected, reads nothing, ACKs nothing
         else:
-            vp.cut()              # away: the controller holds a zombie
+            vp.online = False     # away: the controller holds a zombie
             wait_for(lambda: " away from " in d.logtext(), 10, "the zombie")
         time.sleep(0.3)
         base = rss_kb(d.proc.pid)
@@ -163,13 +101,15 @@ def test_user_writing_into_an_absent_vp_is_paused_and_memory_stays_bounded(tmp_p
         if away == "stopped":
             vp.paused = False
         else:
-            vp.auto_reconnect = True
+            vp.online = True      # reconnects: MASTER_RES, replay
         t.join(200)
         assert not t.is_alive() and not err
         wait_for(lambda: vp.got.get(ch, 0) >= total_mb * chunk, 200, "all bytes at the VP")
         time.sleep(0.2)
         assert vp.got[ch] == total_mb * chunk
         assert vp.digest[ch].hexdigest() == want.hexdigest()
+        if away == "zombie":
+            assert ("established", vp.log[0][1], True) in vp.log  # a resume, not a new session
         assert "Traceback" not in d.logtext()
     finally:
         vp.stop()

@@ -134,13 +134,20 @@ def test_master_new_with_held_magic_needs_a_certificate_for_the_old_monitor(tmp_
         path = os.path.join(d.sockdir, wait_for(lambda: d.sockets(), 10, "A's socket")[0])
         u = User(path)
         assert u.read_until(5) == b"MORE\n"
+        aport = a.sock.getsockname()[1]
         b = StubVP(d.port, name=b"mon2", magic=b"samemagc", tls=client_ctx(pki, "mon2"),
                    server_hostname="localhost", auto_reconnect=False).start()
-        bpeer = f"127.0.0.1:{b.sock.getsockname()[1]}"
-        wait_for(lambda: "MASTER_NEW refused" in d.logtext(), 10, "the refusal")
+        # (B's socket may be closed by the time we look: take its peer name
+        # from the refusal, then check that nothing else names it)
+        refusal = wait_for(lambda: [ln for ln in d.logtext().splitlines()
+                                    if "MASTER_NEW refused" in ln], 10, "the refusal")
+        assert len(refusal) == 1
+        bpeer = refusal[0].split("VP connection ", 1)[1].split(" ", 1)[0]
+        assert bpeer.startswith("127.0.0.1:") and bpeer != f"127.0.0.1:{aport}"
+        time.sleep(0.3)
         lines = [ln for ln in d.logtext().splitlines() if bpeer in ln]
         assert len(lines) == 1, lines
-        assert f"its magic belongs to VP mon1-127.0.0.1:{a.sock.getsockname()[1]}" in lines[0]
+        assert f"its magic belongs to VP mon1-127.0.0.1:{aport}" in lines[0]
         assert "does not match the client certificate (mon2" in lines[0]
         assert "replaced by a MASTER_NEW" not in d.logtext()
         assert d.sockets() == [os.path.basename(path)] and not b.session.established
