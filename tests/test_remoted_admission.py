@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import resource
+import time
 
 import pytest
 from twisted.internet.task import Clock
@@ -351,5 +353,47 @@ def test_daemon_refuses_registrations_above_the_rate(tmp_path):
         assert f"127.0.0.1:{socks[2].getsockname()[1]}" in lines[0]
     finally:
         for s in socks:
+            s.close()
+        d.stop()
+
+
+def test_daemon_near_its_fd_limit_refuses_vps_one_line_each_and_users_still_connect(tmp_path):
+    import socket
+
+    from remotestub import Daemon, wait_for
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard > 1 << 20:
+        pytest.skip("unlimited RLIMIT_NOFILE")
+    # leave room for only 50 descriptors besides the reserve: about 20 VPs
+    d = Daemon(tmp_path, "--fd-reserve", str(hard - 50))
+    socks, users = [], []
+    try:
+        for i in range(30):
+            s = socket.create_connection(("127.0.0.1", d.port), timeout=5)
+            s.sendall(encode_frame(0, 0, MasterNew(b"fdvp%04d" % i, b"f%d" % i).encode()))
+            socks.append(s)
+            time.sleep(0.01)
+
+        def settled():
+            t = d.logtext()
+            return t.count(" registered (socket") + t.count("refused: near the file descriptor limit") == 30
+        wait_for(settled, 20, "30 VPs registered or refused")
+        text = d.logtext()
+        refused = [ln for ln in text.splitlines() if "near the file descriptor limit" in ln]
+        assert 5 <= len(refused) <= 20 and text.count(" registered (socket") == 30 - len(refused)
+        peers = {ln.split("VP connection ", 1)[1].split(" ", 1)[0] for ln in refused}
+        assert len(peers) == len(refused)  # one line per refused VP
+        # the users' reserve is untouched: many users connect to a VP's socket
+        path = os.path.join(d.sockdir, sorted(d.sockets())[0])
+        for _ in range(40):
+            u = socket.socket(socket.AF_UNIX)
+            u.connect(path)
+            users.append(u)
+        users[-1].settimeout(5)
+        time.sleep(0.3)
+        assert d.proc.poll() is None and "Traceback" not in d.logtext()
+        assert "Out of file descriptors" not in d.logtext() and "Too many open files" not in d.logtext()
+    finally:
+        for s in socks + users:
             s.close()
         d.stop()

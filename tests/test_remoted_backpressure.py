@@ -114,3 +114,28 @@ def test_user_writing_into_an_absent_vp_is_paused_and_memory_stays_bounded(tmp_p
     finally:
         vp.stop()
         d.stop()
+
+
+def test_a_user_who_does_not_read_never_delays_another_user(tmp_path):
+    """VP -> user: results for a user who does not read are buffered (up to
+    USER_BACKLOG), never waited for; the VP's other users are served at once."""
+    d = Daemon(tmp_path)
+    vp = BackPressureVP(d.port).start()
+    try:
+        path = vp_socket(d)
+        lazy, busy = User(path), User(path)
+        busy.read_until(5)
+        blob = b"z" * (8 << 20)  # echoed to a user who reads nothing
+        lazy.send(blob)
+        wait_for(lambda: sum(vp.got.values()) >= len(blob), 30, "the lazy user's bytes at the VP")
+        for i in range(5):
+            line = b"busy %d\n" % i
+            busy.send(line)
+            want = 5 + sum(len(b"busy %d\n" % j) for j in range(i + 1))
+            assert len(busy.read_until(want, timeout=10)) == want
+        assert "is not reading" not in d.logtext()  # buffered, not (yet) cut
+        got = lazy.read_until(5 + len(blob), timeout=30)  # and it is all still there
+        assert got == b"MORE\n" + blob
+    finally:
+        vp.stop()
+        d.stop()
