@@ -15,13 +15,22 @@ from typing import Callable
 
 from twisted.internet import protocol
 from twisted.logger import Logger
+from zope.interface import implementer
 
+from ixpscamper.ops.tlsdiag import classify_tls_failure, first_bytes_mismatch
 from ixpscamper.remote.session import VPSession
+from ixpscamper.vp.opsstate import LinkStats
 from ixpscamper.vp.source import AttachedSource, Backend, sanitize_name
 
-__all__ = ["RemoteVP", "RemoteProtocol", "RemoteFactory", "retry_policy"]
+from twisted.internet.interfaces import IHandshakeListener
 
-log = Logger()
+__all__ = ["RemoteVP", "RemoteProtocol", "RemoteFactory", "retry_policy", "TLS_HANDSHAKE_TIME"]
+
+log = Logger(namespace="ixp-vp.remote")
+
+#: seconds a TLS handshake may take before the VP names the likely cause and
+#: gives up (a controller that says nothing at all to a ClientHello)
+TLS_HANDSHAKE_TIME = 10.0
 
 
 def retry_policy(first: float = 1.0, cap: float = 60.0,
@@ -58,8 +67,10 @@ class RemoteVP:
 
     def __init__(self, clock, backend: Backend, monitor: str | None = None,
                  dialect: str = "current", hostname: str | None = None,
-                 session_factory=VPSession) -> None:
+                 session_factory=VPSession, tls: bool = False) -> None:
         self.clock = clock
+        self.tls = tls
+        self.stats = LinkStats(clock)
         self.backend = backend
         self.monitor = monitor
         self.dialect = dialect
@@ -78,6 +89,7 @@ class RemoteVP:
     def attach_transport(self, proto: "RemoteProtocol") -> None:
         self.current = proto
         self._was_established = False
+        self.stats.transport_made()
         self.session.connection_made(proto.write, proto.close_for)
 
     def transport_lost(self, proto: "RemoteProtocol", reason: str) -> None:
@@ -86,6 +98,7 @@ class RemoteVP:
         self.current = None
         if not self._was_established:
             self.unestablished_failures += 1
+        self.stats.transport_lost()
         self.session.connection_lost()
 
     _was_established = False
@@ -96,16 +109,20 @@ class RemoteVP:
         self._was_established = True
         self.unestablished_failures = 0
         self.established_count += 1
+        self.stats.session_up(resumed)
         mid = sanitize_name((master_id or b"").decode("ascii", "replace"))
         if resumed:
-            log.info("resumed the session with the controller ({mid}); {n} channel(s) open",
-                     mid=mid, n=len(self.sources))
+            took = self.stats.last_resume_seconds
+            log.info("resumed the session with the controller ({mid}) after {took}; "
+                     "{n} channel(s) open", mid=mid, n=len(self.sources),
+                     took="an outage" if took is None else f"{took:.2f} s")
         else:
             log.info("new session with the controller, id {mid}", mid=mid)
 
     @_guarded
     def rejected(self) -> None:
         self.rejections += 1
+        self.stats.session_rejected()
         log.warn("the controller rejected the resume (MASTER_REJ): dropping {n} channel(s), "
                  "starting a new session", n=len(self.sources))
         sources = list(self.sources.values())
@@ -154,12 +171,23 @@ class RemoteVP:
         self.sources.clear()
 
 
+@implementer(IHandshakeListener)
 class RemoteProtocol(protocol.Protocol):
-    """Adapter: one TCP (or TLS) connection to the controller."""
+    """Adapter: one TCP (or TLS) connection to the controller.
+
+    Before the session is up it also names a TLS / plaintext mismatch in
+    one line (see :mod:`ixpscamper.ops.tlsdiag`): a plaintext VP whose
+    MASTER_NEW is answered by TLS bytes, a TLS VP whose handshake meets EOF,
+    bytes that are not TLS, or silence for :data:`TLS_HANDSHAKE_TIME`.
+    """
 
     def __init__(self, vp: RemoteVP) -> None:
         self.vp = vp
         self._closed_reason: str | None = None
+        self._diagnosed = False
+        self._got_bytes = False
+        self.tls_done = False
+        self._tls_timer = None
 
     def connectionMade(self) -> None:
         # the control protocol is request/response in small frames: Nagle
@@ -171,27 +199,92 @@ class RemoteProtocol(protocol.Protocol):
             except OSError:
                 pass
         peer = self.transport.getPeer()
-        log.info("connected to the controller at {host}:{port}",
-                 host=getattr(peer, "host", "?"), port=getattr(peer, "port", "?"))
+        self.peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        log.info("connected to the controller at {peer}{tls}", peer=self.peer,
+                 tls=" (TLS handshake next)" if self.vp.tls else "")
+        if self.vp.tls:
+            self._tls_timer = self.vp.clock.callLater(TLS_HANDSHAKE_TIME, self._tls_timeout)
         self.vp.attach_transport(self)
 
+    # -- TLS -----------------------------------------------------------------
+
+    def handshakeCompleted(self) -> None:  # noqa: N802 -- IHandshakeListener
+        self.tls_done = True
+        self._cancel_tls_timer()
+        log.debug("TLS handshake with the controller done")
+
+    def _cancel_tls_timer(self) -> None:
+        if self._tls_timer is not None and self._tls_timer.active():
+            self._tls_timer.cancel()
+        self._tls_timer = None
+
+    def _tls_timeout(self) -> None:
+        self._tls_timer = None
+        if self.tls_done or self is not self.vp.current:
+            return
+        self._diagnose("timeout", f"no TLS answer from the controller at {self.peer} in "
+                       f"{TLS_HANDSHAKE_TIME:g} s: a plaintext controller waits for a frame "
+                       "and says nothing to a ClientHello; if it is one, give this VP --no-tls")
+        self._closed_reason = "TLS handshake timed out"
+        self.transport.abortConnection()
+
+    def _diagnose(self, kind: str, line: str) -> None:
+        """Say once, in one line, why this connection cannot work."""
+        if self._diagnosed:
+            return
+        self._diagnosed = True
+        self.vp.stats.failure(kind, line)
+        log.warn("{line}", line=line)
+
+    # -- data ----------------------------------------------------------------
+
     def write(self, data: bytes) -> None:
+        self.vp.stats.bytes_out += len(data)
         self.transport.write(data)
 
     def close_for(self, reason: str) -> None:
         """Called by the session: drop this connection and say why, once."""
         self._closed_reason = reason
+        if not self.vp.session.established and not self._diagnosed:
+            self.vp.stats.failure("protocol", reason)
         log.info("closing the connection to the controller: {reason}", reason=reason)
         self.transport.abortConnection()
 
-    def dataReceived(self, data: bytes) -> None:
-        if self is self.vp.current:
-            self.vp.session.data_received(data)
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if self is not self.vp.current:
+            return
+        self.vp.stats.bytes_in += len(data)
+        if not self._got_bytes:
+            self._got_bytes = True
+            if not self.vp.tls and not self.vp.session.established:
+                hint = first_bytes_mismatch(data, expect_tls=False)
+                if hint is not None:
+                    self._diagnose("tls_mismatch", hint)
+                    self._closed_reason = "the controller speaks TLS"
+                    self.transport.abortConnection()
+                    return
+        self.vp.session.data_received(data)
 
-    def connectionLost(self, reason) -> None:
-        if self._closed_reason is None:
-            log.info("connection to the controller lost: {why}", why=reason.getErrorMessage())
-        self.vp.transport_lost(self, self._closed_reason or reason.getErrorMessage())
+    def connectionLost(self, reason) -> None:  # noqa: N802
+        self._cancel_tls_timer()
+        why = reason.getErrorMessage()
+        current = self is self.vp.current
+        if current and not self.vp.session.established and not self._diagnosed \
+                and self._closed_reason is None:
+            if self.vp.tls and not self.tls_done:
+                kind, line = classify_tls_failure(f"{type(reason.value).__name__}: {why}")
+                self._diagnose(kind, line)
+            elif not self._got_bytes:
+                hint = ("the controller closed the connection without answering MASTER_NEW: "
+                        "it refused this VP (see its log), or it expects TLS (ixp-remoted "
+                        "--tls-cert): then drop --no-tls")
+                self._diagnose("closed", hint)
+            else:
+                self._diagnose("closed", f"the controller closed the connection before the "
+                                         f"session was up: {why}")
+        elif self._closed_reason is None:
+            log.info("connection to the controller lost: {why}", why=why)
+        self.vp.transport_lost(self, self._closed_reason or why)
 
 
 class RemoteFactory(protocol.Factory):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from twisted.python import usage
 
+from ixpscamper.ops import logs as _logs
+from ixpscamper.ops import metrics as _metrics
+from ixpscamper.ops.config import ConfigFileMixin
 from ixpscamper.remote.frames import valid_monitor_name
 from ixpscamper.vp.service import ConfigError, VPConfig, VPService, split_hostport
 
@@ -19,8 +22,12 @@ def _positive(name: str, lo: int, hi: int):
     return conv
 
 
-class Options(usage.Options):
-    """Command line of ``twistd ixp-vp`` (scamper's letters where it has them)."""
+class Options(ConfigFileMixin, usage.Options):
+    """Command line of ``twistd ixp-vp`` (scamper's letters where it has them).
+
+    ``--config FILE`` reads the same settings from a TOML file (keys named
+    like the long options); the command line overrides it.
+    """
 
     synopsis = "[options]"
     longdesc = ("A scamper-compatible vantage point: connects out to a controller "
@@ -41,7 +48,10 @@ class Options(usage.Options):
         ["unix", "U", None, "also serve the control protocol on this unix socket (mode 0700)"],
         ["control-port", "P", None, "also serve the control protocol on [IP:]PORT (default IP 127.0.0.1)"],
         ["hostname", None, None, "host name written into cycle records (default: this host's)"],
-    ]
+        ["status", None, None, "serve a JSON status document on this unix socket (mode 0700); "
+                               "read it with ixp-status PATH"],
+        _metrics.OPT_PARAMETER,
+    ] + _logs.OPT_PARAMETERS
     optFlags = [
         ["no-tls", None, "plain TCP to the controller (like scamper -O notls-remote)"],
     ]
@@ -53,13 +63,12 @@ class Options(usage.Options):
             raise usage.UsageError("--attach-dialect must be 'current' or '2021'")
         if self["monitor"] is not None and not valid_monitor_name(self["monitor"].encode("ascii", "replace")):
             raise usage.UsageError("--monitor: only A-Z a-z 0-9 . - allowed (at most 254, no '..')")
-        try:
-            if self["remote"]:
-                split_hostport(self["remote"])
-            if self["control-port"]:
-                split_hostport(self["control-port"], default_host="127.0.0.1")
-        except ConfigError as e:
-            raise usage.UsageError(str(e)) from None
+        for name, default in (("remote", None), ("control-port", "127.0.0.1")):
+            if self[name]:
+                try:
+                    split_hostport(self[name], default_host=default)
+                except ConfigError as e:
+                    raise usage.UsageError(f"--{name}: {e}") from None
         if bool(self["tls-cert"]) != bool(self["tls-key"]):
             raise usage.UsageError("--tls-cert and --tls-key go together")
 
@@ -68,7 +77,20 @@ class Options(usage.Options):
             remote=self["remote"], monitor=self["monitor"], tls=not self["no-tls"],
             tls_ca=self["tls-ca"], tls_cert=self["tls-cert"], tls_key=self["tls-key"],
             dialect=self["attach-dialect"], pps=self["pps"], window=self["window"],
-            unix=self["unix"], control_port=self["control-port"], hostname=self["hostname"])
+            unix=self["unix"], control_port=self["control-port"], hostname=self["hostname"],
+            status=self["status"], metrics=self["metrics"], config=self["config"])
+
+
+def _reparser(options: Options):
+    """For SIGHUP: parse the same command line (and ``--config`` file) again."""
+    argv = list(options.argv)
+    path = options["config"]
+
+    def reparse():
+        fresh = Options()
+        fresh.parseOptions((["--config", path] if path else []) + argv)
+        return fresh.config(), fresh["log-level"]
+    return reparse
 
 
 def makeService(options: Options, reactor=None, backend=None) -> VPService:
@@ -92,7 +114,8 @@ def makeService(options: Options, reactor=None, backend=None) -> VPService:
                              "needs root or CAP_NET_RAW") from None
         except (OSError, ImportError, ValueError) as e:
             raise SystemExit(f"ixp-vp: cannot start the prober: {e}") from None
+    log_setup = _logs.LogSetup.for_twistd("ixp-vp", options)
     try:
-        return VPService(reactor, cfg, backend)
+        return VPService(reactor, cfg, backend, log_setup=log_setup, reparse=_reparser(options))
     except ConfigError as e:
         raise SystemExit(f"ixp-vp: {e}") from None
