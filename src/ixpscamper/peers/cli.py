@@ -168,8 +168,20 @@ def _connect(reactor, args):
     return defer.maybeDeferred(connect_mux, reactor, args.mux).addCallback(pick)
 
 
+def _glue_trace_opts(argv: Sequence[str]) -> list[str]:
+    """``--trace-opts '-P icmp-paris'``: argparse would take the value,
+    which starts with '-', for an option of ours; glue it on with '='."""
+    out, it = [], iter(argv)
+    for a in it:
+        if a == "--trace-opts":
+            out.append("--trace-opts=" + next(it, ""))
+        else:
+            out.append(a)
+    return out
+
+
 def run(argv: Sequence[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_glue_trace_opts(argv))
     modes = sum(bool(x) for x in (args.unix, args.remote, args.mux))
     if not args.dry_run and modes != 1:
         raise Fatal("give exactly one VP: -U SOCKET, -R SOCKET or --mux PATH --vp NAME")

@@ -204,5 +204,7 @@ def compare(route, trace, mapper: Mapper) -> Comparison:
     got = reached(trace)
     cls, detail = classify(bgp, path, reached=got, unmapped=unmapped,
                            loop=int(trace.stop_reason) == _STOP_LOOP)
+    if not trace.hops:
+        detail = "no reply at all: the next hop did not answer (ARP/ND?)"
     return Comparison(bgp_path=bgp_flat, bgp_collapsed=bgp, hops=hops, trace_path=path,
                       cls=cls, detail=detail, reached=got)

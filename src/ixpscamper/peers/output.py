@@ -132,6 +132,14 @@ def summary_counts(rows: Iterable[dict]) -> Counter:
     return Counter(r["class"] for r in rows if "class" in r)
 
 
+def _by_peer(rows: Iterable[dict]) -> dict[tuple, list[dict]]:
+    # A member's IPv4 and IPv6 sessions next to each other.
+    out: dict[tuple, list[dict]] = {}
+    for r in rows:
+        out.setdefault((r["peer_asn"], r["peer_ip"]), []).append(r)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0][0], ":" in kv[0][1], kv[0][1])))
+
+
 def _path(p: Sequence[int]) -> str:
     return " ".join(str(a) for a in p) or "-"
 
@@ -139,9 +147,7 @@ def _path(p: Sequence[int]) -> str:
 def render_table(rows: Sequence[dict]) -> str:
     """The per-peer congruence table printed on stdout."""
     out: list[str] = []
-    by_peer: dict[tuple, list[dict]] = {}
-    for r in rows:
-        by_peer.setdefault((r["peer_asn"], r["peer_ip"]), []).append(r)
+    by_peer = _by_peer(rows)
     for (asn, ip), prs in by_peer.items():
         nhs = sorted({r["next_hop"] or "-" for r in prs})
         out.append(f"peer {ip} AS{asn} (next hop {', '.join(nhs)})")
@@ -190,10 +196,7 @@ def render_html(rows: Sequence[dict], title: str = "ixp-peers: BGP path against 
         if counts.get(c):
             parts.append(f"<tr><th>{e(c)}</th><td>{counts[c]}</td></tr>")
     parts.append(f"<tr><th>total</th><td>{sum(counts.values())}</td></tr></table>")
-    by_peer: dict[tuple, list[dict]] = {}
-    for r in rows:
-        by_peer.setdefault((r["peer_asn"], r["peer_ip"]), []).append(r)
-    for (asn, ip), prs in by_peer.items():
+    for (asn, ip), prs in _by_peer(rows).items():
         parts.append(f"<h2>peer {e(ip)} AS{asn}</h2><table><tr><th>destination</th><th>prefix</th>"
                      "<th>next hop</th><th>class</th><th>BGP path</th><th>data path</th><th>hops</th></tr>")
         for r in prs:
