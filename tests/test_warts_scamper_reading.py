@@ -360,3 +360,20 @@ def test_hop_without_attempt_number_has_probe_id_0():
     assert '"probe_ttl":1, "probe_id":0,' in json_of(bad)
     assert text_of(bad) == text_of(data)
     assert_like_real_tools(bad)
+
+
+def test_ping_replies_from_a_link_layer_address_are_not_icmp():
+    """scamper's SCAMPER_PING_REPLY_IS_ICMP needs an IPv4 or IPv6 reply address."""
+    data = blob("ping-icmp-time")
+    body = bytearray(records(data)[2][1])
+    # the destination, which the replies refer to: 4 bytes of a 6-byte Ethernet
+    # address (scamper takes the 2 bytes after it too)
+    i = bytes(body).index(b"\x04\x01\xc6\x33\x64\x42")
+    body[i + 1] = 3
+    bad = with_record(data, 2, bytes(body))
+    p = [r for r in read_records(bad) if hasattr(r, "replies")][0]
+    assert p.replies[0].addr.version == 0
+    line = text_of(bad).splitlines()[1]
+    assert line.endswith(f"seq={p.replies[0].probe_id} ")  # no "ttl=... time=..." part
+    assert '"icmp_type"' not in json_of(bad).split('"responses"')[1].split("}")[0]
+    assert_like_real_tools(bad)

@@ -149,7 +149,7 @@ def _one(rng: random.Random, data: bytes) -> bytes:
     recs = records(data)
     whole = [i for i, (t, _) in enumerate(recs) if t is not None]
     kind = rng.choice(["flip", "flip", "set", "field", "field", "field", "ttl", "trunc_file",
-                       "trunc_rec", "extend_rec", "swap", "drop", "dup", "hdr"])
+                       "trunc_rec", "extend_rec", "swap", "drop", "dup", "hdr", "addr"])
     if not whole:
         kind = "flip"
     if kind in ("flip", "set"):
@@ -200,6 +200,21 @@ def _one(rng: random.Random, data: bytes) -> bytes:
             if not ins or rng.random() < 0.3:
                 del b[pos:pos + rng.randrange(1, 4)]
         recs[i] = [t, bytes(b)]
+        return join(recs)
+    if kind == "addr":
+        # an inline address's length or type byte (IPv4 "04 01", IPv6 "10 02")
+        cands = [(i, j) for i in whole if recs[i][0] in (6, 7)
+                 for j in range(len(recs[i][1]) - 1)
+                 if recs[i][1][j:j + 2] in (b"\x04\x01", b"\x10\x02")]
+        if not cands:
+            return data
+        i, j = rng.choice(cands)
+        b = bytearray(recs[i][1])
+        if rng.random() < 0.7:
+            b[j] = rng.choice([0, 1, 3, 5, 6, 8, 15, 17, rng.randrange(256)])
+        else:
+            b[j + 1] = rng.choice([0, 1, 2, 3, 4, 5])
+        recs[i] = [recs[i][0], bytes(b)]
         return join(recs)
     if kind == "trunc_file":
         return data[:rng.randrange(len(data) + 1)]

@@ -172,7 +172,7 @@ def _reply(p: Ping, r) -> str:
         s.append(f', "probe_ipid":{r.probe_ipid}, "reply_ipid":{r.reply_ipid}')
     elif v == 6 and r.flags & 0x02:
         s.append(f', "reply_ipid":{r.reply_ipid32}')
-    if proto == (1 if v == 4 else 58):
+    if (proto == 1) if v == 4 else (v == 6 and proto == 58):  # SCAMPER_PING_REPLY_IS_ICMP
         s.append(f', "icmp_type":{r.icmp_type}, "icmp_code":{r.icmp_code}')
     elif proto == 6:
         s.append(f', "tcp_flags":{r.tcp_flags}')

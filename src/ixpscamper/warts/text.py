@@ -441,7 +441,8 @@ def _ping_text(p: Ping) -> str:
         rtt = rtt_str(r.rtt)
         s = f"{r.reply_size} bytes from {a}, seq={r.probe_id} "
         proto = r.reply_proto
-        icmp = proto == (1 if r.addr.version == 4 else 58)
+        v = r.addr.version  # (0 for a link-layer address: never ICMP to scamper)
+        icmp = (proto == 1) if v == 4 else (v == 6 and proto == 58)
         if icmp or proto == 17:
             s += f"ttl={r.reply_ttl} time={rtt} ms"
         if icmp and r.tsreply is not None:
