@@ -28,11 +28,38 @@ class ProberBackend:
             check()
 
     def parse(self, command: str) -> Any:
+        """Options for ``command``; `CommandRejected` for anything the prober
+        would not run, so that no command is accepted and then dropped."""
         from ixpscamper.commands import CommandError, parse_command
+        from ixpscamper.prober.specs import unsupported
         try:
-            return parse_command(command)
+            options = parse_command(command)
         except CommandError as e:
             raise CommandRejected(str(e)) from None
+        reason = unsupported(options)
+        if reason:
+            raise CommandRejected(reason)
+        return options
+
+    def error_record(self, options: Any, message: str):
+        """The record of a task that failed before it could probe (no route,
+        an unreachable -r router, ...): stop reason ERROR, as scamper's own
+        records of failed tasks have, so an accepted command still gets a result."""
+        import time
+
+        from ixpscamper.warts.records import Ping, PingStop, Timeval, Trace, TraceStop
+        now = time.time()
+        start = Timeval(int(now), int((now % 1) * 1e6))
+        o = options
+        if o.kind == "trace":
+            return Trace(dst=o.dst, src=o.src, rtr=o.rtr, start=start,
+                         stop_reason=int(TraceStop.ERROR), method=o.type_code,
+                         attempts=o.attempts, hoplimit=o.hoplimit, probe_size=o.probe_size,
+                         firsthop=o.firsthop, tos=o.tos, wait=o.wait, loops=o.loops,
+                         gaplimit=o.gaplimit, gapaction=o.gapaction, wait_probe=o.wait_probe,
+                         userid=o.userid, squeries=o.squeries, flags=o.flags, errmsg=message)
+        return Ping(dst=o.dst, src=o.src, rtr=o.rtr, start=start, stop_reason=int(PingStop.ERROR),
+                    probe_count=o.count, method=o.method_code, userid=o.userid, tos=o.tos)
 
     def start(self, options: Any) -> RunningTask:
         """Start a measurement for nobody in particular (the common group)."""

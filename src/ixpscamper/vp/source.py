@@ -255,7 +255,8 @@ class AttachedSource:
         self.core.more()
         self.running[task_id] = task
         task.deferred.addCallbacks(self._result, self._task_failed,
-                                   callbackArgs=(task_id, task), errbackArgs=(task_id, task, text))
+                                   callbackArgs=(task_id, task),
+                                   errbackArgs=(task_id, task, text, options))
 
     def _result(self, record, task_id: int, task) -> None:
         if self.running.get(task_id) is not task:
@@ -273,11 +274,24 @@ class AttachedSource:
             self._flush()
             self._maybe_finish()
 
-    def _task_failed(self, failure: Failure, task_id: int, task, text: str) -> None:
-        if self.running.get(task_id) is task:
-            del self.running[task_id]
-            log.error("{label}: task {tid} ({cmd}) failed: {err}", label=self.label, tid=task_id,
-                      cmd=text, err=failure.getErrorMessage())
+    def _task_failed(self, failure: Failure, task_id: int, task, text: str, options=None) -> None:
+        if self.running.get(task_id) is not task:
+            return  # abandoned
+        log.warn("{label}: task {tid} ({cmd}) failed: {err}", label=self.label, tid=task_id,
+                 cmd=text, err=failure.getErrorMessage())
+        # An accepted command always gets a result: a record of the failure
+        # (stop reason ERROR) where the backend can make one.
+        make = getattr(self.backend, "error_record", None)
+        record = None
+        if make is not None and options is not None:
+            try:
+                record = make(options, failure.getErrorMessage())
+            except Exception:  # a backend bug must not take the VP down
+                log.failure("{label}: no error record for task {tid}", label=self.label, tid=task_id)
+        if record is not None:
+            self._result(record, task_id, task)
+            return
+        del self.running[task_id]
         if not self.finished:
             self._flush()
             self._maybe_finish()
