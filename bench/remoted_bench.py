@@ -375,7 +375,11 @@ def scale_main(argv: list[str]) -> None:
                     help="seconds each of register / resume may take")
     ap.add_argument("--only", choices=["ours", "sc_remoted"], action="append")
     ap.add_argument("--json", help="also write the raw results to this file")
+    ap.add_argument("--base", default=None,
+                    help="where the controllers' socket directories go (default: a tmpfs "
+                         "such as /dev/shm if there is one, else /tmp)")
     args = ap.parse_args(argv)
+    base = args.base or manyvps.default_base()
     kinds = [k for k in ("sc_remoted", "ours") if k in (args.only or ("sc_remoted", "ours"))]
     if "sc_remoted" in kinds and shutil.which("sc_remoted") is None:
         raise SystemExit("remoted_bench: sc_remoted not installed (apt-get install scamper)")
@@ -385,10 +389,11 @@ def scale_main(argv: list[str]) -> None:
         raise SystemExit(f"remoted_bench: {args.vps} VPs need about {need} fds in the "
                          f"controller; the hard limit (ulimit -Hn) is {hard}")
     print(f"scale: {args.vps} VPs, window {args.window or args.vps}, sample {args.sample} "
-          f"users x {args.lines} lines; fd hard limit {hard}; load {_load()}", flush=True)
+          f"users x {args.lines} lines; fd hard limit {hard}; sockets in {base} "
+          f"({manyvps.fs_type(base)}); load {_load()}", flush=True)
     res: dict = {}
     for kind in kinds:
-        work = tempfile.mkdtemp(prefix="rbs-", dir="/tmp")  # short: unix paths <= 107 bytes
+        work = tempfile.mkdtemp(prefix="rbs-", dir=base)  # short: unix paths <= 107 bytes
         ctl = manyvps.launch_controller(kind, work)
         try:
             load0 = _load()
@@ -434,9 +439,10 @@ def _scale_table(res: dict, kinds: list[str], n: int) -> str:
         if "failed" in r:
             return "run failed"
         try:
-            return fn(r)
+            v = fn(r)
         except (KeyError, TypeError, ZeroDivisionError):
             return "-"
+        return v if len(v) <= 40 else v[:37] + "..."  # the details follow the table
 
     def reasons(d: dict) -> str:
         return "; ".join(f"{v}x {k}" for k, v in d.items()) or "none"
@@ -453,9 +459,7 @@ def _scale_table(res: dict, kinds: list[str], n: int) -> str:
         return f"kept {kept}, new {new}{tail}"
 
     def users(key: str):
-        return lambda r: f"{r[key]['exactly_once']}/{r[key]['users']}" + (
-            "" if not r[key]["problems"] else " " + reasons(
-                {f"{k}: {v}": 1 for k, v in list(r[key]["problems"].items())[:2]}))
+        return lambda r: f"{r[key]['exactly_once']}/{r[key]['users']}"
 
     mib = 1024.0
     rows = [
@@ -469,7 +473,7 @@ def _scale_table(res: dict, kinds: list[str], n: int) -> str:
         ("resumed / failures", lambda r: f"{r['resume']['ok']} / {r['resume']['failures']}"),
         ("  resume failure reasons", lambda r: reasons(r["resume"]["failure_reasons"])),
         ("socket name after resume", sockname),
-        ("other errors", lambda r: reasons(r["errors"])),
+        ("other errors", lambda r: f"{sum(r['errors'].values())}"),
         ("users across the cut: exactly once", users("users_across_cut")),
         ("users after the resume: exactly once", users("users_after_resume")),
         ("RSS registered (MiB)", lambda r: f"{r['controller']['rss_kb_registered'] / mib:.0f}"),
@@ -506,9 +510,18 @@ def _scale_table(res: dict, kinds: list[str], n: int) -> str:
                        f"(target <= 1: {'met' if ok else 'NOT met'}); "
                        f"every VP resumed: ours {'yes' if o['resume']['failures'] == 0 else 'NO'}, "
                        f"sc_remoted {'yes' if s['resume']['failures'] == 0 else 'NO'}")
-    for k in kinds:
-        if res.get(k, {}).get("exit_note"):
-            out.append(res[k]["exit_note"])
+    for k in kinds:  # the details that do not fit in a cell
+        r = res.get(k, {})
+        for phase in ("register", "resume"):
+            if r.get(phase, {}).get("failure_reasons"):
+                out.append(f"{k} {phase} failures: {reasons(r[phase]['failure_reasons'])}")
+        if r.get("errors"):
+            out.append(f"{k} other errors: {reasons(r['errors'])}")
+        for key in ("users_across_cut", "users_after_resume"):
+            for who, what in list(r.get(key, {}).get("problems", {}).items())[:3]:
+                out.append(f"{k} {key}: {who}: {what}")
+        if r.get("exit_note"):
+            out.append(r["exit_note"])
     return "\n".join(out)
 
 
