@@ -25,6 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "ixpscamper.peers.cli"]
 N = 10
+_WORLD_VP: list = []  # the fake VP of the running test's world
 
 
 @pytest.fixture
@@ -56,6 +57,7 @@ def world(tmp_path):
                       "-U", str(sock), "--concurrency", "2", "--per-peer", "1",
                       "--json", str(tmp_path / "out.json"), "--csv", str(tmp_path / "out.csv"),
                       "--warts", str(tmp_path / "out.warts"), "--html", str(tmp_path / "out.html")]
+        _WORLD_VP.append(vp)
         yield tmp_path, argv, log
     finally:
         vp.kill()
@@ -149,3 +151,49 @@ def test_outputs(world):
         assert ref not in page
     assert page.count('<span class="as diff">65012</span>') == N
     assert "extra_as" in page and "<th>total</th><td>20</td>" in page
+
+
+def test_vp_going_away_stops_cleanly_and_keeps_what_was_measured(world, tmp_path):
+    tmp, argv, log = world
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + 60
+    while len(state_lines(tmp)) < 4:
+        assert p.poll() is None and time.monotonic() < end
+        time.sleep(0.02)
+    world_vp = _WORLD_VP[-1]
+    world_vp.kill()   # the VP goes away mid-campaign
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 1
+    lines = err.splitlines()
+    assert len(lines) == 1 and "stopped: the VP went away" in lines[0] and "run the same command again" in lines[0]
+    measured = {(r["peer_ip"], r["dst"]) for r in state_lines(tmp)}
+    in_json = {(r["peer_ip"], r["dst"]) for r in map(json.loads, (tmp / "out.json").read_text().splitlines())}
+    assert len(measured) >= 4 and in_json == measured
+
+
+def test_progress_line_on_a_tty(world):
+    import pty
+
+    tmp, argv, log = world
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run(argv + ["-q"], stdout=subprocess.PIPE, stderr=slave, timeout=90)
+        os.close(slave)
+        slave = -1
+        got = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    assert p.returncode == 0 and p.stdout == b""
+    text = got.decode()
+    assert f"ixp-peers: {2 * N}/{2 * N} done" in text and "\r\x1b[K" in text
+    assert "in flight" in text
