@@ -8,7 +8,9 @@ peers (16 with IPv4 and 4 with IPv6 session addresses, some 4-byte ASNs),
 AS paths of realistic length (peer AS, 1-4 transit ASes, the origin; 10 %
 prepended), IPv6 routes with global + link-local MP_REACH next hops.  Then:
 
-* ``bgpdump -m FILE | wc -l`` (routes/s, the reference);
+* ``bgpdump -m FILE | wc -l`` (routes/s, the reference; with
+  ``MALLOC_TOP_PAD_`` set, see below, and with ``--bgpdump-unpadded`` also
+  without);
 * our ``MrtReader`` scan alone and a full ``RIB.load`` (routes/s, peak RSS:
   each in its own process);
 * mrtparse and ftlbgp (if installed) on the first SUBSET routes only --
@@ -188,6 +190,8 @@ def main() -> None:
     ap.add_argument("--peers", type=int, default=20)
     ap.add_argument("--subset", type=int, default=200_000, help="routes for mrtparse/ftlbgp")
     ap.add_argument("--dir", default="/tmp/ixp_rib_bench")
+    ap.add_argument("--bgpdump-unpadded", action="store_true",
+                    help="also time bgpdump with glibc's default heap trimming (minutes)")
     args = ap.parse_args()
     d = Path(args.dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -204,7 +208,10 @@ def main() -> None:
         # bgpdump 1.6 churns brk() twice per record on some files (this
         # synthetic one: 90 % of its time in the kernel); a glibc top pad
         # removes that, so the faster of the two runs is the reference.
-        for env, note in (({}, "full"), ({"MALLOC_TOP_PAD_": str(64 << 20)}, "full, MALLOC_TOP_PAD_=64M")):
+        runs = [({"MALLOC_TOP_PAD_": str(64 << 20)}, "full, MALLOC_TOP_PAD_=64M")]
+        if args.bgpdump_unpadded:
+            runs.insert(0, ({}, "full"))
+        for env, note in runs:
             t = time.perf_counter()
             out = subprocess.run(f"bgpdump -m {path} 2>/dev/null | wc -l", shell=True,
                                  capture_output=True, text=True, check=True,
@@ -218,9 +225,11 @@ def main() -> None:
     rows.append(("ixpscamper MrtReader scan", int(out), sec, rss, "full, attrs undecoded"))
     sec, rss, out = child(sys_path + "from ixpscamper.bgp.rib import RIB\n"
                           f"rib = RIB.load({str(path)!r})\n"
-                          "print(rib.route_count, len(rib._blobs))")
-    nroutes, nblobs = map(int, out.split())
-    rows.append(("ixpscamper RIB.load", nroutes, sec, rss, f"full, {nblobs:,} distinct attr blobs"))
+                          "print(rib.route_count, len(rib._blobs), next(l.split()[1] for l in "
+                          "open('/proc/self/status') if l.startswith('VmRSS:')))")
+    nroutes, nblobs, steady = map(int, out.split())
+    rows.append(("ixpscamper RIB.load", nroutes, sec, rss,
+                 f"full, {nblobs:,} distinct attr blobs, RSS after load {steady / 1024:.0f} MiB"))
     sec, rss, out = child(sys_path + "import itertools\nfrom ixpscamper.bgp.mrt import iter_routes\n"
                           f"print(sum(1 for _ in itertools.islice(iter_routes({str(path)!r}), {args.subset})))")
     rows.append(("ixpscamper iter_routes (all decoded)", int(out), sec, rss, "subset"))

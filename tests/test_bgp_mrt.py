@@ -9,6 +9,7 @@ the real RouteViews excerpts Debian's python3-pyasn ships, compared with
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import io
 import ipaddress
@@ -342,6 +343,7 @@ def test_fuzzed_bytes_records_or_clean_error(data):
 
 # ------------------------------------------------------------------ real data vs bgpdump
 
+@functools.lru_cache(maxsize=4)
 def bgpdump_routes(path: Path) -> list[tuple[str, str, str, str]]:
     """(peer ip, prefix, as path with sets sorted, next hop) per line of
     ``bgpdump -m``."""

@@ -261,3 +261,14 @@ protocol mrt dump6 {{ table master6; filename "{tmp_path}/bird6.mrt"; period 1; 
         for f in files:
             assert len(bgpdump_routes(f)) == sum(len(r.entries) for r in __import__(
                 "ixpscamper.bgp.mrt", fromlist=["MrtReader"]).MrtReader(f))
+
+
+def test_add_file_after_load_and_compact(tmp_path):
+    p1 = write(tmp_path / "1.mrt", [PA], {net("10.0.0.0/8"): [(0, ((64501, 1),), v4("192.0.2.1"))]})
+    p2 = write(tmp_path / "2.mrt", [PA, PB], {net("10.0.0.0/8"): [(1, ((4200000002, 2),), v4("192.0.2.2"))],
+                                              net("10.2.0.0/16"): [(0, ((64501, 3),), v4("192.0.2.1"))]})
+    rib = RIB.load(p1)
+    rib.add_file(p2)
+    assert [(r.peer, r.prefix) for r in rib.routes_for("10.2.0.1")] == [(PA, net("10.2.0.0/16")),
+                                                                        (PB, net("10.0.0.0/8"))]
+    assert rib.origins("10.0.0.1") == {1, 2}
