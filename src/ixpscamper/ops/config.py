@@ -98,6 +98,14 @@ def key_line(text: str, key: str) -> int | None:
     return None
 
 
+def _table_line(text: str, key: str) -> int | None:
+    pat = re.compile(r"""^\s*\[\[?\s*(?:%s|"%s"|'%s')\s*[\].]""" % ((re.escape(key),) * 3))
+    for n, line in enumerate(text.splitlines(), 1):
+        if pat.match(line):
+            return n
+    return None
+
+
 def _where(path: str, text: str, key: str) -> str:
     n = key_line(text, key)
     return f"{path}:{n}" if n else path
@@ -145,6 +153,8 @@ def load(path: str, options_class) -> dict[str, Any]:
             close = difflib.get_close_matches(key, list(specs), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             if isinstance(value, dict):
+                n = _table_line(text, key)
+                where = f"{path}:{n}" if n else path
                 raise ConfigFileError(f"{where}: unknown table [{key}]{hint}: settings are "
                                       "top-level keys named like the long options")
             raise ConfigFileError(f"{where}: unknown key '{key}'{hint}")
