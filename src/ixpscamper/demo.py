@@ -3,8 +3,11 @@
 Builds the lab (:mod:`ixpscamper.lab`), starts ``twistd ixp-remoted`` and
 ``twistd ixp-vp`` inside the collector's namespace, sends ``trace -r``
 through each member router and a ping with ``ixp-attach``, prints the two
-paths side by side and the ping as ``ixp-warts2text`` renders it, and
-tears everything down (also on failure or Ctrl-C).  Needs root.
+paths side by side and the ping as ``ixp-warts2text`` renders it; then,
+when BIRD 2 is installed (``--no-bgp`` skips it), runs ``ixp-peers`` on the
+collector's MRT dump through the same VP and prints the congruence table
+(rB's BGP path is a lie its data plane gives away).  Tears everything down
+(also on failure or Ctrl-C).  Needs root.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,7 +64,28 @@ def side_by_side(traces: dict[str, object]) -> str:
     return "\n".join(line.rstrip() for line in out)
 
 
-def run_demo(keep_logs: bool = False, out=sys.stdout) -> int:
+def _peers_step(lab, sock: Path, out) -> None:
+    """``ixp-peers`` on the lab's BGP: the control plane against the data plane."""
+    from ixpscamper.lab import LabError
+
+    try:
+        ribs = lab.bgp.bgp_rib_files()
+    except LabError as e:
+        raise DemoError(f"BGP: {e}") from None
+    names = " ".join(f"--rib {Path(r).name}" for r in ribs)
+    print(f"\n$ ixp-peers {names} --ixp-lan 192.0.2.0/24 --ixp-lan 2001:db8:1::/64 "
+          f"--dst 198.51.100.66 --dst 2001:db8:d::66 -R {sock.name}", file=out, flush=True)
+    argv = [sys.executable, "-m", "ixpscamper.peers.cli", *[a for r in ribs for a in ("--rib", r)],
+            "--ixp-lan", "192.0.2.0/24", "--ixp-lan", "2001:db8:1::/64",
+            "--dst", "198.51.100.66", "--dst", "2001:db8:d::66", "-R", str(sock)]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if res.returncode != 0:
+        raise DemoError("ixp-peers failed: " + res.stderr.strip())
+    print("\nBGP path (what each member told the collector) against data path (trace -r):\n", file=out)
+    print(res.stdout, file=out, end="", flush=True)
+
+
+def run_demo(keep_logs: bool = False, out=sys.stdout, bgp: bool = True) -> int:
     from ixpscamper.lab import ADDRS, Lab, LabError
     from ixpscamper.warts import iter_records
     from ixpscamper.warts.records import Trace
@@ -76,9 +101,11 @@ def run_demo(keep_logs: bool = False, out=sys.stdout) -> int:
     monitor = "demo-vp"
     lab = None
     try:
-        print("building the exchange lab (7 namespaces) ...", file=out, flush=True)
+        bgp = bgp and shutil.which("bird") is not None
+        print("building the exchange lab (7 namespaces%s) ..." % (", BGP with BIRD" if bgp else ""),
+              file=out, flush=True)
         try:
-            lab = Lab.create()
+            lab = Lab.create(bgp=bgp)
         except LabError as e:
             raise DemoError(f"cannot build the lab: {e}") from None
 
@@ -127,6 +154,8 @@ def run_demo(keep_logs: bool = False, out=sys.stdout) -> int:
         if attach.returncode != 0 or render.returncode != 0:
             raise DemoError("ping pipeline failed: " + (aerr + rerr).decode(errors="replace").strip())
         print(text.decode(errors="replace"), file=out, end="", flush=True)
+        if lab.bgp is not None:
+            _peers_step(lab, sock, out)
         return 0
     finally:
         for name, p in reversed(procs):
@@ -158,9 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     """``ixp-lab demo [--keep-logs]``; returns the exit status."""
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--keep-logs", action="store_true", help="keep the daemons' logs (path printed)")
+    p.add_argument("--no-bgp", action="store_true", help="skip the BGP step (ixp-peers on BIRD's RIB dump)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return run_demo(keep_logs=args.keep_logs)
+        return run_demo(keep_logs=args.keep_logs, bgp=not args.no_bgp)
     except DemoError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 1
