@@ -136,3 +136,50 @@ def test_bird_daemons_die_with_the_lab_even_when_the_body_fails():
     for role, pid in seen.items():
         assert not os.path.exists(f"/proc/{pid}"), f"bird of {role} (pid {pid}) still runs"
     assert not os.path.exists(directory)
+
+
+S26 = __import__("pathlib").Path(__file__).resolve().parent.parent.parent / "shared" / "scamper-2026"
+
+
+@pytest.mark.skipif(not (S26 / "bin" / "sc_remoted").exists(), reason="../shared/scamper-2026 not present")
+def test_through_a_mux_socket(bgp_lab, tmp_path):
+    """--mux PATH --vp NAME: scamper 2026's sc_remoted mux socket, our VP behind it."""
+    L, ribs = bgp_lab
+    sockdir = tmp_path / "socks"
+    sockdir.mkdir(mode=0o700)
+    logs = [open(tmp_path / n, "wb") for n in ("remoted.log", "vp.log")]
+    port = 33000 + (int(time.time()) % 2000)
+    mux = sockdir / "mux"
+    L.popen("coll", [str(S26 / "bin" / "sc_remoted"), "-P", f"127.0.0.1:{port}", "-U", str(sockdir), "-M", str(mux)],
+            stdout=logs[0], stderr=subprocess.STDOUT)
+    wait_path(mux, "sc_remoted made no mux socket")
+    vp = L.popen("coll", TWISTD + ["-n", "--pidfile=", "ixp-vp", "-R", f"127.0.0.1:{port}", "-M", "mx1",
+                                   "--no-tls", "--pps", "200"], stdout=logs[1], stderr=subprocess.STDOUT)
+    end = time.monotonic() + 30
+    while not [p for p in sockdir.iterdir() if p.name.startswith("mx1-")]:
+        assert time.monotonic() < end and vp.poll() is None, (tmp_path / "vp.log").read_text()
+        time.sleep(0.1)
+    argv = [sys.executable, "-m", "ixpscamper.peers.cli", *sum((["--rib", r] for r in ribs[:2]), []),
+            "--ixp-lan", "192.0.2.0/24", "--ixp-lan", "2001:db8:1::/64",
+            "--dst", "198.51.100.66", "--dst", "2001:db8:d::66", "--mux", str(mux), "--vp", "mx1",
+            "--json", str(tmp_path / "o.json")]
+    p = L.run("coll", argv, check=False, timeout=120)
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(x) for x in (tmp_path / "o.json").read_text().splitlines()]
+    assert sorted((r["peer_asn"], r["dst"], r["class"]) for r in rows) == [
+        (65001, "198.51.100.66", "match"), (65001, "2001:db8:d::66", "match"),
+        (65002, "198.51.100.66", "extra_as"), (65002, "2001:db8:d::66", "extra_as")]
+    # an unknown VP name: one line naming the VPs present
+    p = L.run("coll", argv[:-2] + ["--vp", "nope"], check=False, timeout=60)
+    assert p.returncode == 1 and p.stderr.splitlines() == [
+        f"ixp-peers: --vp nope: no such VP on {mux} (present: mx1)"]
+
+
+def test_demo_ends_with_the_congruence_table():
+    p = subprocess.run([sys.executable, "-m", "ixpscamper.lab", "demo"], capture_output=True, text=True, timeout=150)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stderr == ""
+    tail = p.stdout[p.stdout.index("$ ixp-peers "):]
+    assert "4 peer(s), 4 pair(s): match 2, extra_as 2" in tail
+    assert tail.count("(on the data path, not on the BGP path: AS65012)") == 2
+    assert tail.rstrip().endswith("lab torn down.")
