@@ -137,3 +137,13 @@ def test_bad_inputs_one_line_each(mrt, tmp_path):
     p = run_cli("--rib", mrt, "--ixp-lan", "192.0.2.0/24", "--dst", "198.51.100.66", "-U", str(tmp_path / "s"),
                 "--trace-opts", "-P bogus")
     assert p.returncode == 1 and "--trace-opts" in p.stderr and len(p.stderr.splitlines()) == 1
+
+
+def test_usage_errors_are_one_line(mrt, tmp_path):
+    for args in ([], ["--rib", mrt, "--ixp-lan", "192.0.2.0/24", "--pps"], ["--rib", mrt, "--bogus"]):
+        p = run_cli(*args)
+        assert p.returncode == 2 and len(p.stderr.splitlines()) == 1 and p.stderr.startswith("ixp-peers: "), p.stderr
+    # a state file that cannot be written: one line, before anything is sent
+    p = run_cli("--rib", mrt, "--ixp-lan", "192.0.2.0/24", "--dst", "198.51.100.66", "-U", "/nonexistent.sock",
+                "--json", str(tmp_path / "no" / "dir" / "out.json"))
+    assert p.returncode == 1 and p.stderr.startswith("ixp-peers: state file ") and len(p.stderr.splitlines()) == 1

@@ -9,7 +9,8 @@
 
 See :mod:`ixpscamper.peers` and the README.  Exit status: 0 all done, 1 the
 campaign stopped early (the VP went away; run the same command again to
-continue) or bad input, 130 interrupted (likewise resumable).
+continue) or bad input, 2 a usage error, 130 interrupted (likewise
+resumable).
 """
 
 from __future__ import annotations
@@ -28,8 +29,15 @@ class Fatal(Exception):
     """One line for the user, then exit 1."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``ixp-peers: ...``), exit status 2."""
+
+    def error(self, message):  # type: ignore[override]
+        self.exit(2, f"{PROG}: {message} (see {PROG} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=(
+    p = _Parser(prog=PROG, description=(
         "Compare each IXP member's BGP path (from the collector's MRT RIB) with the path its "
         "router forwards on (trace -r NEXT_HOP DST through a VP)."))
     p.add_argument("--rib", action="append", default=[], metavar="FILE", required=True,
@@ -213,7 +221,10 @@ def run(argv: Sequence[str]) -> int:
     from ixpscamper.warts import WartsWriter
 
     state = _state_path(args)
-    journal = Journal(state, warn=_warn)
+    try:
+        journal = Journal(state, warn=_warn)
+    except OSError as exc:
+        raise Fatal(f"state file {state}: {exc.strerror or exc}") from None
     mapper = Mapper(rib, lans)
     result: dict = {"status": 0}
     tty = sys.stderr.isatty()
@@ -258,8 +269,8 @@ def run(argv: Sequence[str]) -> int:
             _warn(f"stopped: {f.getErrorMessage()}")
         result["status"] = 1
 
-    def interrupted(*_a) -> None:
-        result["status"] = 130
+    def interrupted(signum, _frame) -> None:
+        result["status"] = 143 if signum == signal.SIGTERM else 130
         c = camp_box.get("c")
         reactor.callFromThread(c.stop if c is not None else reactor.stop)
 
@@ -283,7 +294,7 @@ def run(argv: Sequence[str]) -> int:
         _write_outputs(args, rows)
     if not args.quiet:
         sys.stdout.write(output.render_table(rows))
-    if result["status"] == 130:
+    if result["status"] in (130, 143):
         _warn(f"interrupted: {len(rows)} of {len(plan.to_probe)} pair(s) done"
               + (f"; run the same command again to continue (state: {state})" if state else ""))
     return result["status"]
