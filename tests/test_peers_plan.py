@@ -147,3 +147,17 @@ def test_usage_errors_are_one_line(mrt, tmp_path):
     p = run_cli("--rib", mrt, "--ixp-lan", "192.0.2.0/24", "--dst", "198.51.100.66", "-U", "/nonexistent.sock",
                 "--json", str(tmp_path / "no" / "dir" / "out.json"))
     assert p.returncode == 1 and p.stderr.startswith("ixp-peers: state file ") and len(p.stderr.splitlines()) == 1
+
+
+def test_cut_rib_is_one_warning_and_the_rest_is_used(mrt, tmp_path):
+    data = open(mrt, "rb").read()
+    cut = tmp_path / "cut.mrt"
+    cut.write_bytes(data[:-7])      # the last record (the v6 route) is cut short
+    out = tmp_path / "plan.json"
+    p = run_cli("--rib", str(cut), "--ixp-lan", "192.0.2.0/24", "--dst", "198.51.100.66", "--dst", "2001:db8:d::66",
+                "--dry-run", "--json", str(out))
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 2 and "cut.mrt" in lines[0] and "offset" in lines[0]
+    assert lines[1] == "ixp-peers: destination 2001:db8:d::66: no route in the RIB; skipped"
+    assert len(out.read_text().splitlines()) == 3
