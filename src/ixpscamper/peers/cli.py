@@ -95,14 +95,18 @@ def _load(args):
     if not dsts:
         raise Fatal("no destination: give --dst ADDR or --dst-file FILE")
     for path in args.rib:
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise Fatal(f"--rib {path}: no such file")
+        if os.path.isdir(path):
+            raise Fatal(f"--rib {path}: is a directory")
     try:
         rib = RIB.load(args.rib, warn=_warn)
     except MrtError as exc:
         raise Fatal(f"--rib: {exc}") from None
     except OSError as exc:
         raise Fatal(f"--rib {getattr(exc, 'filename', '')}: {exc.strerror or exc}") from None
+    if rib.route_count == 0:
+        raise Fatal(f"--rib {' '.join(args.rib)}: no route at all in the RIB")
     return rib, lans, dsts, excl
 
 
