@@ -121,6 +121,8 @@ def test_bad_inputs_one_line_each(mrt, tmp_path):
     cases = [
         (["--rib", str(junk)], "--rib"),
         (["--rib", str(tmp_path / "nope.mrt")], "no such file"),
+        (["--rib", "/dev/null"], "no route at all"),
+        (["--rib", str(tmp_path)], "is a directory"),
         (["--rib", mrt, "--dst", "300.1.1.1"], "not an IP address"),
         (["--rib", mrt, "--ixp-lan", "192.0.2.0/99"], "not an IPv4 or IPv6 prefix"),
         (["--rib", mrt, "--exclude", str(tmp_path / "nope")], "nope"),
