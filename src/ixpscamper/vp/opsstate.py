@@ -109,14 +109,15 @@ class LinkStats:
         now = self.clock.seconds()
         if self.stopped:
             return "stopped", now
+        def given(t: float | None) -> float:
+            return now if t is None else t  # 0.0 is a time (task.Clock starts there)
         if self.transport_up:
             if self.established:
-                return "established", self.established_at or now
-            return "handshaking", self.connected_at or now
+                return "established", given(self.established_at)
+            return "handshaking", given(self.connected_at)
         if self.backoff_until is not None and self.backoff_until > now:
-            return "backoff", self.backoff_since or now
-        since = self.backoff_until or self.started_at
-        return "connecting", since
+            return "backoff", given(self.backoff_since)
+        return "connecting", self.backoff_until if self.backoff_until is not None else self.started_at
 
     def histogram(self) -> dict:
         """Cumulative buckets ``[(le, count)]`` and the sum, as Prometheus wants them."""

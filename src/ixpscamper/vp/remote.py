@@ -275,9 +275,13 @@ class RemoteProtocol(protocol.Protocol):
                 kind, line = classify_tls_failure(f"{type(reason.value).__name__}: {why}")
                 self._diagnose(kind, line)
             elif not self._got_bytes:
-                hint = ("the controller closed the connection without answering MASTER_NEW: "
-                        "it refused this VP (see its log), or it expects TLS (ixp-remoted "
-                        "--tls-cert): then drop --no-tls")
+                hint = "the controller closed the connection without answering MASTER_NEW: "
+                if self.vp.tls:
+                    hint += ("it refused this VP (see its log: a certificate not naming the "
+                             "monitor, a registration limit)")
+                else:
+                    hint += ("it refused this VP (see its log), or it expects TLS "
+                             "(ixp-remoted --tls-cert): then drop --no-tls")
                 self._diagnose("closed", hint)
             else:
                 self._diagnose("closed", f"the controller closed the connection before the "
