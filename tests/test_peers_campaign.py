@@ -205,3 +205,23 @@ def test_trace_options_pass_through_and_are_checked():
         build_trace_command("-P nonsense", "192.0.2.1", "198.51.100.1")
     with pytest.raises(CommandError, match="-r"):
         build_trace_command("-r 192.0.2.9", "192.0.2.1", "198.51.100.1")
+
+
+def test_a_bug_in_compare_stops_the_campaign_instead_of_losing_rows(rib, tmp_path):
+    clock, client, plan, journal, camp = setup(rib, tmp_path, concurrency=1, per_peer=1)
+    calls = {"n": 0}
+    real = camp.mapper.map
+
+    def flaky(addr):
+        calls["n"] += 1
+        if calls["n"] > 6:           # the third trace (3 hops each) hits the bug
+            raise RuntimeError("boom")
+        return real(addr)
+    camp.mapper.map = flaky
+    d = camp.run()
+    failures = []
+    d.addErrback(failures.append)
+    for _ in range(100):
+        clock.advance(0.5)
+    assert failures and failures[0].check(CampaignStopped) and "internal error" in str(failures[0].value)
+    assert len(journal.rows) == 2 and len(client.sent) == 3

@@ -204,6 +204,12 @@ class Campaign:
         d.addBoth(self._after, t)
 
     def _traced(self, trace, t: Target) -> None:
+        try:
+            self._record(trace, t)
+        except Exception as exc:  # a bug of ours: stop, keep what is recorded
+            self.stop(CampaignStopped(f"internal error on the trace of {t.dst} via {t.next_hop}: {exc!r}"))
+
+    def _record(self, trace, t: Target) -> None:
         cmp = compare(t.route, trace, self.mapper)
         row = make_row(t, trace, cmp, vp=self.vp_name, warts=self.warts_of(trace))
         if not trace.hops and str(t.next_hop) not in self._silent_next_hops:
