@@ -24,11 +24,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ixpscamper.bgp.mrt import (
     MrtError, MrtReader, Peer, PathAttributes, decode_attributes, iter_routes,
 )
-from ixpscamper.bgp.mrtwrite import MrtWriter, encode_attributes, encode_rib
+from ixpscamper.bgp.mrtwrite import MrtWriter, encode_attributes, encode_rib, encode_table_dump
 
 PYASN_DATA = Path("/usr/lib/python3/dist-packages/data")
 RV2_2014 = PYASN_DATA / "rib.20140523.0600_firstMB.bz2"
 RV6_2015 = PYASN_DATA / "rib6.20151101.0600_firstMB.bz2"
+RV_2008 = PYASN_DATA / "rib.20080501.0644_firstMB.bz2"  # the old TABLE_DUMP format
 
 requires_bgpdump = pytest.mark.skipif(shutil.which("bgpdump") is None,
                                       reason="bgpdump not installed (apt-get install bgpdump)")
@@ -199,6 +200,22 @@ def test_as4_path_merged_for_two_byte_paths():
     assert pa.origin_asns == {4200000002}
 
 
+@settings(max_examples=100, deadline=None)
+@given(paths=st.lists(segments, min_size=1, max_size=5), v6_=st.booleans())
+def test_old_table_dump_round_trip_with_as4_path(paths, v6_):
+    """Old TABLE_DUMP: 2-byte AS_PATH (AS_TRANS for 4-byte ASes) + AS4_PATH
+    -> the true 4-byte path."""
+    prefix = ipaddress.ip_network("2001:db8::/32" if v6_ else "198.51.100.0/24")
+    nh = v6("2001:db8::1") if v6_ else v4("192.0.2.1")
+    peer_ip = (lambda i: v6(f"2001:db8::{i + 1}")) if v6_ else (lambda i: v4(f"192.0.2.{i + 1}"))
+    data = b"".join(encode_table_dump(i, prefix, peer_ip(i), 64500 + i,
+                                      encode_attributes(tuple(p), nh, prefix.version, asn_size=2))
+                    for i, p in enumerate(paths))
+    got = list(iter_routes(io.BytesIO(data), strict=True))
+    assert [(r.peer.ip, r.peer.asn, r.prefix, r.attributes.as_path, r.attributes.next_hop) for r in got] == \
+        [(peer_ip(i), 64500 + i, prefix, tuple(p), nh) for i, p in enumerate(paths)]
+
+
 # ------------------------------------------------------------------ cut files
 
 def test_truncation_at_every_byte():
@@ -351,7 +368,7 @@ def bgpdump_routes(path: Path) -> list[tuple[str, str, str, str]]:
     rows = []
     for line in out.splitlines():
         f = line.split("|")
-        if len(f) < 9 or f[0] != "TABLE_DUMP2":
+        if len(f) < 9 or f[0] not in ("TABLE_DUMP2", "TABLE_DUMP"):
             continue
         # Addresses through ipaddress: bgpdump's inet_ntop writes a single
         # zero group as "0", Python as "::".
@@ -376,8 +393,9 @@ def our_path(as_path) -> str:
 
 @requires_bgpdump
 @pytest.mark.parametrize("path", [pytest.param(RV2_2014, marks=_excerpt(RV2_2014)),
-                                  pytest.param(RV6_2015, marks=_excerpt(RV6_2015))],
-                         ids=["route-views2-2014", "route-views6-2015"])
+                                  pytest.param(RV6_2015, marks=_excerpt(RV6_2015)),
+                                  pytest.param(RV_2008, marks=_excerpt(RV_2008))],
+                         ids=["route-views2-2014", "route-views6-2015", "route-views-2008-table-dump-v1"])
 def test_real_excerpt_equals_bgpdump(path):
     warnings: list[str] = []
     ours = [(str(r.peer.ip), str(r.prefix), our_path(r.attributes.as_path), str(r.attributes.next_hop))

@@ -24,7 +24,7 @@ from ixpscamper.bgp.mrtwrite import MrtWriter, encode_attributes
 from ixpscamper.bgp.rib import RIB, Route
 
 from tests.conftest import requires_root
-from tests.test_bgp_mrt import RV2_2014, RV6_2015, _excerpt, bgpdump_routes, requires_bgpdump
+from tests.test_bgp_mrt import RV_2008, RV2_2014, RV6_2015, _excerpt, bgpdump_routes, requires_bgpdump
 
 v4 = ipaddress.IPv4Address
 v6 = ipaddress.IPv6Address
@@ -180,7 +180,9 @@ def test_lookups_match_brute_force(tmp_path_factory, data):
                             "4.2.2.2", "8.8.8.8", "12.0.0.1", "14.0.0.1"], marks=_excerpt(RV2_2014)),
     pytest.param(RV6_2015, ["2001:4860:4860::8888", "2001:500:2f::f", "2001:200::1", "2001:db8::1",
                             "2001:678:3::1", "2001:7f8::1", "2a00:1450::1"], marks=_excerpt(RV6_2015)),
-], ids=["route-views2-2014", "route-views6-2015"])
+    pytest.param(RV_2008, ["3.0.0.1", "4.2.2.2", "4.79.1.1", "6.1.2.3", "8.8.8.8", "12.1.2.3"],
+                 marks=_excerpt(RV_2008)),
+], ids=["route-views2-2014", "route-views6-2015", "route-views-2008-table-dump-v1"])
 def test_real_routes_for_equals_bgpdump(path, dests):
     warnings: list[str] = []
     rib = RIB.load(path, warn=warnings.append)

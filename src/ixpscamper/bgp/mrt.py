@@ -1,5 +1,8 @@
 """Streaming reader for MRT ``TABLE_DUMP_V2`` RIB dumps (RFC 6396).
 
+(The old ``TABLE_DUMP`` format of pre-2008 archives is read too: one route
+per record, 2-byte AS paths merged with AS4_PATH as RFC 6793 says.)
+
 Reads the files RouteViews and RIPE RIS publish and those BIRD 2 and FRR
 write: plain, gzip, bzip2 or xz (detected from the magic bytes, never from
 the name), decompressed in chunks so memory stays bounded whatever the
@@ -123,7 +126,8 @@ class PathAttributes:
 
 @attrs.frozen
 class RibRecord:
-    """One RIB_IPV4_UNICAST / RIB_IPV6_UNICAST record, attributes undecoded.
+    """One RIB_IPV4_UNICAST / RIB_IPV6_UNICAST record (or one old
+    TABLE_DUMP record, a single entry), attributes undecoded.
 
     ``network`` is the prefix as an integer of its top ``length`` bits
     (so ``network << (width - length)`` is the address); ``entries`` is a
@@ -135,6 +139,9 @@ class RibRecord:
     network: int
     length: int
     entries: list[tuple[int, bytes]]
+    #: 4 for TABLE_DUMP_V2; 2 for the old TABLE_DUMP, whose AS_PATHs are
+    #: 2-byte (with AS4_PATH for 4-byte ASes).
+    asn_size: int = 4
 
     def prefix(self) -> Union[ipaddress.IPv4Network, ipaddress.IPv6Network]:
         width = 32 if self.version == 4 else 128
@@ -400,6 +407,10 @@ class MrtReader:
             name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<stream>")
         self.name = str(name)
         self.peers: list[Peer] = []
+        #: Bumped whenever :attr:`peers` changes (a new PEER_INDEX_TABLE, or
+        #: a new peer seen in an old TABLE_DUMP file).
+        self.peers_version = 0
+        self._v1_peers: dict[tuple, int] = {}
         self.collector_bgp_id: Optional[ipaddress.IPv4Address] = None
         self.view_name = ""
         self.stats = MrtStats()
@@ -460,6 +471,10 @@ class MrtReader:
                         self._peer_table(buf, pos + 12, end, base + pos)
                     else:
                         stats.skipped_subtypes[sub] += 1
+                elif mtype == TABLE_DUMP and (sub == 1 or sub == 2):
+                    rec = self._table_dump_v1(buf, pos + 12, end, 4 if sub == 1 else 6, base + pos)
+                    if rec is not None:
+                        yield rec
                 else:
                     stats.skipped_types[mtype] += 1
                 pos = end
@@ -513,6 +528,43 @@ class MrtReader:
             self._problem("PEER_INDEX_TABLE corrupt", offset)
             return
         self.peers = peers
+        self.peers_version += 1
+
+    def _table_dump_v1(self, buf: bytes, p: int, end: int, version: int,
+                       offset: int) -> Optional[RibRecord]:
+        """RFC 6396 section 4.2: one route per record, the peer named in
+        the record (no peer table: peers are numbered as first seen, with
+        BGP identifier 0.0.0.0), 2-byte AS paths."""
+        alen = 4 if version == 4 else 16
+        try:
+            if p + 4 + alen + 8 + alen + 4 > end:
+                raise MrtError("TABLE_DUMP record cut short")
+            width = alen * 8
+            a = int.from_bytes(buf[p + 4:p + 4 + alen], "big")
+            plen = buf[p + 4 + alen]
+            if plen > width:
+                raise MrtError(f"prefix length {plen}")
+            q = p + 4 + alen + 6
+            ip = _ip(buf[q:q + alen])
+            q += alen
+            asn, attr_len = struct.unpack_from(">HH", buf, q)
+            q += 4
+            if q + attr_len > end:
+                raise MrtError("TABLE_DUMP attributes overrun the record")
+        except MrtError as exc:
+            self.stats.corrupt_records += 1
+            self._problem(f"TABLE_DUMP record corrupt: {exc.reason}", offset)
+            return None
+        key = (ip, asn)
+        idx = self._v1_peers.get(key)
+        if idx is None:
+            idx = self._v1_peers[key] = len(self.peers)
+            self.peers = self.peers + [Peer(index=idx, bgp_id=ipaddress.IPv4Address(0), ip=ip, asn=asn)]
+            self.peers_version += 1
+        self.stats.rib_records += 1
+        self.stats.rib_entries += 1
+        return RibRecord(offset=offset, version=version, network=a >> (width - plen) if plen else 0,
+                         length=plen, entries=[(idx, buf[q:q + attr_len])], asn_size=2)
 
     def _rib(self, buf: bytes, p: int, end: int, version: int, offset: int) -> Optional[RibRecord]:
         stats = self.stats
@@ -577,7 +629,7 @@ def iter_routes(source: Source, warn: Optional[Callable[[str], None]] = None,
         prefix = rec.prefix()
         for peer_index, blob in rec.entries:
             try:
-                attrs_ = decode_attributes(blob, rec.version)
+                attrs_ = decode_attributes(blob, rec.version, rec.asn_size)
             except MrtError as exc:
                 reader.stats.corrupt_records += 1
                 reader._problem(f"RIB entry of peer {peer_index} for {prefix}: {exc.reason}", rec.offset)

@@ -20,7 +20,8 @@ from ixpscamper.bgp.mrt import (
     Peer, Segment,
 )
 
-__all__ = ["encode_attributes", "encode_peer_table", "encode_rib", "MrtWriter"]
+__all__ = ["encode_attributes", "encode_as_path", "encode_peer_table", "encode_rib",
+           "encode_table_dump", "MrtWriter"]
 
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -36,10 +37,15 @@ def _attr(flags: int, atype: int, value: bytes) -> bytes:
     return struct.pack(">BBB", flags, atype, len(value)) + value
 
 
-def encode_as_path(segments: Sequence[Segment]) -> bytes:
-    """AS_PATH value with 4-byte ASNs; a tuple is an AS_SEQUENCE, a
-    (frozen)set an AS_SET (written in ascending order)."""
+AS_TRANS = 23456
+
+
+def encode_as_path(segments: Sequence[Segment], asn_size: int = 4) -> bytes:
+    """AS_PATH value with 4-byte ASNs (or 2-byte ones, 4-byte ASes written
+    as AS_TRANS); a tuple is an AS_SEQUENCE, a (frozen)set an AS_SET
+    (written in ascending order)."""
     out = bytearray()
+    code = "I" if asn_size == 4 else "H"
     for seg in segments:
         if isinstance(seg, (set, frozenset)):
             asns, stype = sorted(seg), AS_SET
@@ -48,17 +54,23 @@ def encode_as_path(segments: Sequence[Segment]) -> bytes:
         # A segment holds at most 255 ASes: split longer sequences.
         for i in range(0, max(len(asns), 1), 255):
             part = asns[i:i + 255]
-            out += struct.pack(">BB%dI" % len(part), stype, len(part), *part)
+            if asn_size == 2:
+                part = [a if a <= 0xFFFF else AS_TRANS for a in part]
+            out += struct.pack(">BB%d%s" % (len(part), code), stype, len(part), *part)
     return bytes(out)
 
 
 def encode_attributes(as_path: Sequence[Segment], next_hop: Optional[Address],
                       version: int = 4, mp_full: bool = False,
                       link_local: Optional[ipaddress.IPv6Address] = None,
-                      origin: int = 0, extra: bytes = b"") -> bytes:
+                      origin: int = 0, extra: bytes = b"", asn_size: int = 4) -> bytes:
     """Path attributes of one RIB entry: ORIGIN, AS_PATH, and NEXT_HOP
-    (IPv4 next hop of an IPv4 route) or MP_REACH_NLRI (any other)."""
-    out = _attr(0x40, 1, bytes((origin,))) + _attr(0x40, 2, encode_as_path(as_path))
+    (IPv4 next hop of an IPv4 route) or MP_REACH_NLRI (any other).  With
+    ``asn_size=2`` (old TABLE_DUMP) the AS_PATH is 2-byte and an AS4_PATH
+    follows when some AS needs 4 bytes (RFC 6793)."""
+    out = _attr(0x40, 1, bytes((origin,))) + _attr(0x40, 2, encode_as_path(as_path, asn_size))
+    if asn_size == 2 and any(a > 0xFFFF for seg in as_path for a in seg):
+        out += _attr(0xC0, 17, encode_as_path(as_path, 4))
     if next_hop is not None:
         if version == 4 and next_hop.version == 4:
             out += _attr(0x40, 3, next_hop.packed)
@@ -103,6 +115,19 @@ def encode_rib(seq: int, prefix: Network, entries: Iterable[tuple[int, bytes]],
         parts.append(blob)
     sub = RIB_IPV4_UNICAST if prefix.version == 4 else RIB_IPV6_UNICAST
     return _record(ts, TABLE_DUMP_V2, sub, b"".join(parts))
+
+
+def encode_table_dump(seq: int, prefix: Network, peer_ip: Address, peer_as: int, blob: bytes,
+                      ts: int = 0, originated: int = 0) -> bytes:
+    """One old-format TABLE_DUMP record (RFC 6396 section 4.2): one route,
+    the peer named inline with a 2-byte AS.  The peer address is of the
+    prefix's family (the format has one address family per record)."""
+    if peer_ip.version != prefix.version:
+        raise ValueError("TABLE_DUMP: peer address and prefix must be of one family")
+    body = (struct.pack(">HH", 0, seq & 0xFFFF) + prefix.network_address.packed
+            + struct.pack(">BBI", prefix.prefixlen, 1, originated) + peer_ip.packed
+            + struct.pack(">HH", peer_as, len(blob)) + blob)
+    return _record(ts, 12, 1 if prefix.version == 4 else 2, body)
 
 
 class MrtWriter:

@@ -91,7 +91,8 @@ class RIB:
         self._lengths: dict[int, list[int]] = {4: [], 6: []}
         self._blobs: list[bytes] = []
         self._blob_peer = array("I")
-        self._blob_v6 = bytearray()
+        # Per blob: bit 0 = IPv6 route, bit 1 = 2-byte AS paths (TABLE_DUMP).
+        self._blob_flags = bytearray()
         self._interns: dict[int, dict[bytes, int]] = {}
         self._decoded: dict[int, Optional[PathAttributes]] = {}
         # Decoded paths, next hops and origin sets, one object per value: a
@@ -142,23 +143,21 @@ class RIB:
         reader = MrtReader(path, warn=self._warn)
         blobs = self._blobs
         blob_peer = self._blob_peer
-        blob_v6 = self._blob_v6
+        blob_flags = self._blob_flags
         tables = self._tables
-        # Per local peer index and family: (the intern dict, global peer id);
-        # rebuilt whenever the file's PEER_INDEX_TABLE changes.
-        local: dict[int, list] = {4: [], 6: []}
-        seen_peers = None
+        # Per blob kind (flags) and local peer index: (the intern dict,
+        # global peer id); rebuilt whenever the file's peers change.
+        local: dict[int, list] = {}
+        seen_peers = -1
         for rec in reader:
-            if reader.peers is not seen_peers:
-                seen_peers = reader.peers
-                for v in (4, 6):
-                    local[v] = []
-                    for p in seen_peers:
-                        gid = self._peer_id(p)
-                        local[v].append((self._interns.setdefault(gid * 2 + (v == 6), {}), gid))
+            if reader.peers_version != seen_peers:
+                seen_peers = reader.peers_version
+                gids = [self._peer_id(p) for p in reader.peers]
+                local = {flag: [(self._interns.setdefault(gid * 4 + flag, {}), gid) for gid in gids]
+                         for flag in range(4)}
             version = rec.version
-            loc = local[version]
-            flag = 1 if version == 6 else 0
+            flag = (1 if version == 6 else 0) | (2 if rec.asn_size == 2 else 0)
+            loc = local[flag]
             ids = []
             add = ids.append
             for peer, blob in rec.entries:
@@ -169,7 +168,7 @@ class RIB:
                     d[blob] = i
                     blobs.append(blob)
                     blob_peer.append(gid)
-                    blob_v6.append(flag)
+                    blob_flags.append(flag)
                 add(i)
             bylen = tables[version]
             table = bylen.get(rec.length)
@@ -178,7 +177,7 @@ class RIB:
                 self._lengths[version] = sorted(bylen, reverse=True)
             old = table.get(rec.network)
             table[rec.network] = tuple(ids) if old is None else old + tuple(ids)
-        if reader.peers is not seen_peers:
+        if reader.peers_version != seen_peers:
             for p in reader.peers:  # a table without routes still names its peers
                 self._peer_id(p)
         self.file_stats[os.fspath(path)] = reader.stats
@@ -218,7 +217,9 @@ class RIB:
         except KeyError:
             pass
         try:
-            pa: Optional[PathAttributes] = decode_attributes(self._blobs[i], 6 if self._blob_v6[i] else 4)
+            flags = self._blob_flags[i]
+            pa: Optional[PathAttributes] = decode_attributes(self._blobs[i], 6 if flags & 1 else 4,
+                                                             2 if flags & 2 else 4)
             c = self._canon.setdefault
             pa = PathAttributes(as_path=c(pa.as_path, pa.as_path), next_hop=c(pa.next_hop, pa.next_hop),
                                 origin_asns=c(pa.origin_asns, pa.origin_asns))
