@@ -257,7 +257,7 @@ BAD = [
     ("trace -Mq 3 192.0.2.1", None),  # valid: -M then -q 3
     ("trace -qM 3 192.0.2.1", "could not parse trace command: -q needs a value as the next word"),
     ("trace -q abc 192.0.2.1", "could not parse trace command: -q needs a number, got 'abc'"),
-    ("trace -w 1.5 192.0.2.1", "could not parse trace command: -w needs a number, got '1.5'"),
+    ("trace -w 1.5 192.0.2.1", "-w failed: timeout cannot have fractions of second, got '1.5'"),
     ("trace -q 0 192.0.2.1", "-q failed: attempts must be within 1 - 20"),
     ("trace -q 21 192.0.2.1", "-q failed: attempts must be within 1 - 20"),
     ("trace -q -1 192.0.2.1", "-q failed: attempts must be within 1 - 20"),
@@ -314,8 +314,8 @@ BAD = [
     ("ping -A 4294967296 192.0.2.1", "-A failed: tcp-seq/ack must be within 0 - 4294967295"),
     ("ping -C 65536 192.0.2.1", "-C failed: icmp-sum must be within 0 - 65535"),
     ("ping -U -1 192.0.2.1", "-U failed: userid must be within 0 - 4294967295"),
-    ("ping -W 0 192.0.2.1", "-W failed: timeout must be within 1s - 255s"),
-    ("ping -W 256 192.0.2.1", "-W failed: timeout must be within 1s - 255s"),
+    ("ping -W 0 192.0.2.1", "-W failed: timeout must be within 1ms - 255s"),
+    ("ping -W 256 192.0.2.1", "-W failed: timeout must be within 1ms - 255s"),
     ("ping -i 0 192.0.2.1", "-i failed: inter-probe delay must be within 1ms - 20s"),
     ("ping -i 0.0001 192.0.2.1", "-i failed: inter-probe delay must be within 1ms - 20s"),
     ("ping -i 21 192.0.2.1", "-i failed: inter-probe delay must be within 1ms - 20s"),
@@ -407,13 +407,16 @@ def trace_options(draw: st.DrawFn) -> TraceOptions:
 
 @st.composite
 def ping_options(draw: st.DrawFn) -> PingOptions:
-    from ixpscamper.commands import _default_ping_timeout, _ping_sizes
+    from ixpscamper.commands import _default_ping_timeout_us, _ping_sizes
 
     dst = draw(st.one_of(v4, v6))
     fam = v4 if dst.version == 4 else v6
     method = draw(st.sampled_from(sorted(PING_METHODS)))
     icmp = method.startswith("icmp")
     wait_us = draw(st.integers(1000, 20_000_000))
+    # -W: the default, whole seconds (the 20211212 form) or any microsecond (2026's units)
+    timeout_us = draw(st.sampled_from([_default_ping_timeout_us(wait_us)])
+                      | st.integers(1, 255).map(lambda s: s * 1_000_000) | st.integers(1000, 255_000_000))
     data = draw(st.sampled_from(["none", "payload", "pattern"]))
     payload = draw(st.binary(min_size=1, max_size=40)) if data == "payload" else b""
     pattern = draw(st.binary(min_size=1, max_size=15)) if data == "pattern" else b""
@@ -426,7 +429,7 @@ def ping_options(draw: st.DrawFn) -> PingOptions:
             prespec = tuple(draw(st.lists(v4, min_size=1, max_size=4)))
     draft = PingOptions(
         dst=dst, method=method, count=draw(st.integers(1, 65535)), wait_us=wait_us,
-        timeout=draw(st.sampled_from([_default_ping_timeout(wait_us)]) | st.integers(1, 255)),
+        timeout=timeout_us // 1_000_000, timeout_us=timeout_us % 1_000_000, dltx=draw(st.booleans()),
         ttl=draw(st.integers(1, 255)), reply_count=draw(st.integers(0, 65535)),
         sport=draw(st.none() | st.integers(0, 65535)), dport=draw(st.integers(0, 65535)),
         tos=draw(st.integers(0, 255)), userid=draw(st.integers(0, 2**32 - 1)),

@@ -105,6 +105,7 @@ PING_FLAG_TSONLY = 0x08
 PING_FLAG_TSANDADDR = 0x10
 PING_FLAG_ICMPSUM = 0x20
 PING_FLAG_DL = 0x40
+PING_FLAG_DLTX = 0x800  # 2026
 
 TRACE_DPORT_DEFAULT = 32768 + 666 + 1  # 33435: scamper's traceroute base port
 PING_DPORT_DEFAULT = 33435
@@ -244,7 +245,8 @@ class PingOptions:
     method: str = "icmp-echo"  # -P
     count: int = 4  # -c
     wait_us: int = 1_000_000  # -i, between probes, microseconds
-    timeout: int = 1  # -W, seconds to wait after the last probe
+    timeout: int = 1  # -W, whole seconds to wait after the last probe
+    timeout_us: int = 0  # -W, microseconds beyond ``timeout`` (0-999999), as the record keeps it
     ttl: int = 64  # -m
     reply_count: int = 0  # -o; 0: send all probes
     size: int = 84  # -s, probe size including IP header (computed default)
@@ -262,6 +264,7 @@ class PingOptions:
     timestamp: str | None = None  # -T: "tsonly", "tsandaddr" or "tsprespec"
     ts_prespec: tuple[ipaddress.IPv4Address, ...] = ()  # -T tsprespec=a,b,...
     dl: bool = False  # -O dl
+    dltx: bool = False  # -O dltx (2026): transmit on the datalink
 
     kind = "ping"
 
@@ -274,6 +277,11 @@ class PingOptions:
     def wait(self) -> float:
         """-i in seconds."""
         return self.wait_us / 1e6
+
+    @property
+    def timeout_total_us(self) -> int:
+        """-W in microseconds: ``timeout`` seconds plus ``timeout_us``."""
+        return self.timeout * 1_000_000 + self.timeout_us
 
     @property
     def flags(self) -> int:
@@ -291,6 +299,8 @@ class PingOptions:
             f |= PING_FLAG_ICMPSUM
         if self.dl:
             f |= PING_FLAG_DL
+        if self.dltx:
+            f |= PING_FLAG_DLTX
         return f
 
     @property
@@ -331,6 +341,8 @@ class PingOptions:
             w += ["-o", str(self.reply_count)]
         if self.dl:
             w += ["-O", "dl"]
+        if self.dltx:
+            w += ["-O", "dltx"]
         if self.pattern:
             w += ["-p", self.pattern.hex()]
         if self.method != "icmp-echo":
@@ -347,8 +359,10 @@ class PingOptions:
             w += ["-T", self.timestamp]
         if self.userid:
             w += ["-U", str(self.userid)]
-        if self.timeout != _default_ping_timeout(self.wait_us):
-            w += ["-W", str(self.timeout)]
+        if self.timeout_total_us != _default_ping_timeout_us(self.wait_us):
+            # whole seconds in the 20211212 form, fractions with 2026's unit
+            w += ["-W", str(self.timeout) if not self.timeout_us
+                  else _format_seconds(self.timeout_total_us) + "s"]
         if self.tos:
             w += ["-z", str(self.tos)]
         w.append(str(self.dst))
@@ -369,12 +383,12 @@ _TRACE_SPEC: dict[str, str | None] = {
     "c": "num", "d": "str", "f": "num", "g": "num", "G": "num", "l": "num", "m": "num",
     "M": None, "N": "num", "o": "num", "O": "str", "p": "str", "P": "str", "q": "num",
     "Q": None, "r": "str", "s": "num", "S": "str", "t": "num", "T": None, "U": "num",
-    "w": "num", "W": "num", "z": "str", "Z": "str",
+    "w": "str", "W": "str", "z": "str", "Z": "str",
 }
 _PING_SPEC: dict[str, str | None] = {
     "A": "num", "B": "str", "c": "num", "C": "str", "d": "num", "F": "num", "i": "str",
     "m": "num", "M": "num", "o": "num", "O": "str", "p": "str", "P": "str", "r": "str",
-    "R": None, "s": "num", "S": "str", "T": "str", "U": "num", "W": "num", "z": "num",
+    "R": None, "s": "num", "S": "str", "T": "str", "U": "num", "W": "str", "z": "num",
 }
 
 
@@ -626,17 +640,9 @@ def parse_trace(args: str) -> TraceOptions:
             assert value is not None
             kw[name] = _int_in(letter, name, lo, hi)(value)
         elif letter == "w":
-            v = _strtol(value or "")
-            if v is None or not 1 <= v <= 10:
-                raise CommandError("-w failed: timeout must be within 1s - 10s")
-            kw["wait"] = v
+            kw["wait"] = _parse_trace_wait(value or "")
         elif letter == "W":
-            v = _strtol(value or "")
-            if v is None or v < 0:
-                raise CommandError("-W failed: malformed inter-probe delay")
-            if v > 200:
-                raise CommandError("-W failed: inter-probe delay cannot be > 2s")
-            kw["wait_probe"] = v
+            kw["wait_probe"] = _parse_trace_wait_probe(value or "")
         elif letter == "P":
             method = (value or "").lower()
             if method not in TRACE_METHODS:
@@ -713,21 +719,131 @@ _PING_INTS = {
     "z": ("tos", "tos", 0, 255),
 }
 
-_WAIT = re.compile(r"(?P<s>[0-9]+)(?:\.(?P<f>[0-9]{1,6}))?")
-
-
 def _parse_ping_wait(value: str) -> int:
-    m = _WAIT.fullmatch(value)
-    if m is None:
+    """ping -i: microseconds; a bare number is seconds (2026 and ixpscamper
+    read its fraction as a decimal, see the module docs)."""
+    us = _timeval_fromstr(value, 1_000_000)
+    if us is None:
         raise CommandError(f"-i failed: malformed inter-probe delay '{_show(value)}'")
-    us = int(m.group("s")) * 1_000_000 + int((m.group("f") or "0").ljust(6, "0"))
     if us < 1000 or us > 20_000_000:
         raise CommandError("-i failed: inter-probe delay must be within 1ms - 20s")
     return us
 
 
+def _parse_ping_timeout(value: str) -> int:
+    """ping -W: microseconds.  A bare integer is read as 20211212 reads it
+    (strtol base 0: ``010`` is 8 s); anything else as 2026 does (``1.5``,
+    ``1.0s``, ``500ms``), within 2026's limits of 1 ms - 255 s."""
+    if _NUM.fullmatch(value):
+        t = _strtol(value)
+        us = None if t is None or t < 0 else t * 1_000_000
+    else:
+        us = _timeval_fromstr(value, 1_000_000)
+        if us is None:
+            raise CommandError(f"-W failed: malformed timeout '{_show(value)}'")
+    if us is None or not 1000 <= us <= 255_000_000:
+        raise CommandError("-W failed: timeout must be within 1ms - 255s")
+    return us
+
+
+def _parse_trace_wait(value: str) -> int:
+    """trace -w: whole seconds, 1-10; a bare integer as 20211212 reads it."""
+    if _NUM.fullmatch(value):
+        v = _strtol(value)
+        us = None if v is None or v < 0 else v * 1_000_000
+    else:
+        us = _timeval_fromstr(value, 1_000_000)
+        if us is None:
+            raise CommandError(f"-w failed: malformed timeout '{_show(value)}'")
+        if us % 1_000_000:
+            raise CommandError(f"-w failed: timeout cannot have fractions of second, got '{_show(value)}'")
+    if us is None or not 1_000_000 <= us <= 10_000_000:
+        raise CommandError("-w failed: timeout must be within 1s - 10s")
+    return us // 1_000_000
+
+
+def _parse_trace_wait_probe(value: str) -> int:
+    """trace -W: centiseconds (the record's unit), at most 2 s.  A bare
+    integer counts 10 ms units (both versions); with a unit or a fraction it
+    is read as 2026 does (``0.05s``, ``50ms``, ``5.0``), in steps of 10 ms."""
+    if _NUM.fullmatch(value):
+        v = _strtol(value)
+        if v is None or v < 0:
+            raise CommandError(f"-W failed: malformed inter-probe delay '{_show(value)}'")
+        us = v * 10_000
+    else:
+        t = _timeval_fromstr(value, 10_000)
+        if t is None:
+            raise CommandError(f"-W failed: malformed inter-probe delay '{_show(value)}'")
+        if t % 10_000:
+            raise CommandError(f"-W failed: inter-probe granularity limited to 10ms, got '{_show(value)}'")
+        us = t
+    if us > 2_000_000:
+        raise CommandError("-W failed: inter-probe delay cannot be > 2s")
+    return us // 10_000
+
+
+_C_SPACE = " \t\n\v\f\r"
+_TV_INT = re.compile(f"[{_C_SPACE}]*(?P<sign>[+-]?)(?P<digits>[0-9]+)")
+_LLONG_MAX = 2**63 - 1
+
+
+def _timeval_fromstr(value: str, unit: int) -> int | None:
+    """scamper 2026's ``timeval_fromstr(out, in, unit)`` (utils.c): the time
+    ``value`` stands for, in microseconds, or None where scamper refuses it.
+
+    ``N[.F][s|ms|us]``: a decimal number (no exponent) with an optional unit;
+    without one, ``unit`` microseconds per 1 (seconds for ping -i, 10 ms for
+    trace -W).  Fractions finer than a microsecond are refused, as is a
+    fraction of ``us``.  (Like scamper's strtoll, each number may start with
+    blanks or a sign; a negative number is refused.)
+    """
+    m = _TV_INT.match(value)
+    if m is None:
+        return None
+    whole = int(m.group("digits"))
+    if whole > _LLONG_MAX or (m.group("sign") == "-" and whole != 0):
+        return None
+    rest = value[m.end():]
+    frac = zeros = 0
+    if rest.startswith("."):
+        body = rest[1:]
+        zeros = len(body) - len(body.lstrip("0"))
+        f = _TV_INT.match(body)
+        if f is None:
+            return None
+        frac = int(f.group("digits"))
+        if frac > _LLONG_MAX or (f.group("sign") == "-" and frac != 0):
+            return None
+        rest = body[f.end():]
+    suffix = {"s": 1_000_000, "ms": 1000, "us": 1, "": unit}.get(rest)
+    if suffix is None:
+        return None
+    unit = suffix
+    if frac > unit - 1:
+        return None
+    if unit == 1:
+        return whole if frac == 0 else None
+    # the fraction's place: its digits after the leading zeros, shifted by the unit
+    zeros += {1_000_000: 0, 100_000: 1, 10_000: 2, 1000: 3, 100: 4, 10: 5}[unit]
+    us = whole * unit
+    if frac:
+        digits = len(str(frac))
+        if zeros + digits > 6:
+            return None
+        us += frac * 10 ** (6 - zeros - digits)
+    return us
+
+
+def _default_ping_timeout_us(wait_us: int) -> int:
+    """-W when it is not given: 1 s, or -i if longer (scamper 2026, exactly;
+    20211212 kept whole seconds of -i)."""
+    return max(1_000_000, wait_us)
+
+
 def _default_ping_timeout(wait_us: int) -> int:
-    return max(1, wait_us // 1_000_000)
+    """Whole seconds of the default -W (the record's ``timeout``)."""
+    return _default_ping_timeout_us(wait_us) // 1_000_000
 
 
 def _ping_sizes(o: PingOptions) -> tuple[int, int]:
@@ -799,10 +915,7 @@ def parse_ping(args: str) -> PingOptions:
         elif letter == "C":
             kw["icmp_sum"] = _int_in("C", "icmp-sum", 0, 65535)(v)
         elif letter == "W":
-            t = _strtol(v)
-            if t is None or not 1 <= t <= 255:
-                raise CommandError("-W failed: timeout must be within 1s - 255s")
-            timeout = t
+            timeout = _parse_ping_timeout(v)
         elif letter == "i":
             kw["wait_us"] = _parse_ping_wait(v)
         elif letter == "B":
@@ -826,6 +939,8 @@ def parse_ping(args: str) -> PingOptions:
             opt = v.lower()
             if opt == "dl":
                 kw["dl"] = True
+            elif opt == "dltx":
+                kw["dltx"] = True
             elif opt in ("spoof", "nosrc", "tbt"):
                 raise _unsupported(f"-O {opt}")
             else:
@@ -858,7 +973,8 @@ def parse_ping(args: str) -> PingOptions:
     if "dport" not in kw:
         kw["dport"] = 0 if _is_icmp_ping(method) else PING_DPORT_DEFAULT
     wait_us = int(kw.get("wait_us", 1_000_000))  # type: ignore[arg-type]
-    kw["timeout"] = timeout if timeout is not None else _default_ping_timeout(wait_us)
+    kw["timeout"], kw["timeout_us"] = divmod(
+        timeout if timeout is not None else _default_ping_timeout_us(wait_us), 1_000_000)
     draft = PingOptions(dst=dst, **kw)  # type: ignore[arg-type]
     cmps, default = _ping_sizes(draft)
     if size == 0:
