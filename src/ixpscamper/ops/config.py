@@ -340,10 +340,11 @@ class HupReloader:
             line = self.reload()
         except (usage.UsageError, ValueError, OSError) as e:
             line = f"SIGHUP: reload failed, keeping the old settings: {e}"
-            self.log.error("{line}", line=line)
+            self.log.error("{line}", line=line, ixp_always=True)
             return line
         except Exception:
             self.log.failure("SIGHUP: reload failed, keeping the old settings")
             return None
-        self.log.info("{line}", line=line)
+        # shown whatever the (perhaps just changed) log level
+        self.log.info("{line}", line=line, ixp_always=True)
         return line

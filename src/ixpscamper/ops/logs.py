@@ -165,7 +165,7 @@ class _LineWriter:
             fields = {k: v for k, v in event.items()
                       if not k.startswith("log_") and k not in ("message", "format", "time",
                                                                 "system", "isError", "failure",
-                                                                "why", "printed")
+                                                                "why", "printed", "ixp_always")
                       and (v is None or isinstance(v, (str, int, float, bool)))}
             if fields:
                 doc["fields"] = fields
@@ -212,6 +212,8 @@ class LogSetup:
 
     def _predicate(self, event: dict) -> PredicateResult:
         level = event.get("log_level", LogLevel.info)
+        if event.get("ixp_always"):
+            return PredicateResult.maybe  # e.g. the line saying the level changed
         if level < self.level:
             return PredicateResult.no
         if self.level > LogLevel.debug and _is_noise(event):
