@@ -168,7 +168,7 @@ def test_options_aliases(tmp_path):
 
 @pytest.mark.parametrize("args,msg", [
     ([], "--port/-P is required"),
-    (["-P", "4000"], "--socket-dir/-U is required"),
+    (["-P", "4000"], "give --socket-dir/-U, --mux/-M or both"),
     (["-P", "4000", "-U", "/nonexistent-dir-h2"], "does not exist"),
     (["-P", "x:y"], "bad"),
     (["-P", "4000", "-U", ".", "-Z", "99999"], "0..10800"),

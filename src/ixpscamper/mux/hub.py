@@ -146,6 +146,7 @@ class MuxProtocol(Protocol):
 
     def connectionMade(self) -> None:
         self.conn = MuxServerConnection(self.hub, self._write, self._close, self.label)
+        self.conn.adapter = self  # type: ignore[attr-defined]  # for pause/resume
         log.info("{client} connected", client=self.label)
         self.hub.attach(self.conn)
 

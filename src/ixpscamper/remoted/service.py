@@ -67,6 +67,11 @@ from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
+from twisted.internet import unix
+
+from ..mux.hub import MuxFactory, MuxHub
+from ..mux.meta import MetadataError, load_metadata
+from ..mux.server import MuxServerConnection
 from ..remote.session import CHANNEL_HIGH, VP_HIGH, ZOMBIE_TIME, ControllerCore, ControllerSession
 from .admission import Admission, raise_nofile
 from .tls import ServerTLS, certificate_names, handshake_failure
@@ -156,10 +161,90 @@ class VPEntry:
     """Per-VP daemon state hung on ``ControllerSession.context``."""
 
     session: ControllerSession
-    path: str
+    path: Optional[str]                      # its unix socket (None without -U)
     port: Optional[IListeningPort] = None
-    users: dict = attrs.Factory(dict)
+    users: dict = attrs.Factory(dict)       # channel -> UserProtocol | MuxUser
     admission: Optional[Admission] = None   # counts the users' descriptors
+    mux_id: Optional[int] = None            # its id on the mux socket
+
+
+class QuietUnixPort(unix.Port):
+    """A VP's unix socket: Twisted's ``unix.Port`` without its two log lines
+    per socket ("... starting on", "(UNIX Port ... Closed)") -- at thousands
+    of VPs registering at once they cost about half the registration time;
+    our own one line per VP says the same."""
+
+    def startListening(self) -> None:
+        from twisted.internet import tcp
+        from twisted.internet.error import CannotListenError
+        tcp._reservedFD.reserve()  # what accept() falls back on at EMFILE, as unix.Port does
+        self.factory.doStart()
+        skt = self.createInternetSocket()
+        try:
+            skt.bind(self._bindPath)
+            os.chmod(self._bindPath, self.mode)
+            skt.listen(self.backlog)
+        except OSError as e:
+            skt.close()
+            raise CannotListenError(None, self._bindPath, e) from None
+        self.connected = True
+        self.socket = skt
+        self.fileno = skt.fileno
+        self.numberAccepts = 100
+        self.startReading()
+
+    def _logConnectionLostMsg(self) -> None:
+        pass
+
+
+class MuxUser:
+    """One mux-socket channel on a VP: what `UserProtocol` is for a per-VP
+    socket connection, with the mux client connection as its transport."""
+
+    def __init__(self, entry: VPEntry, conn: MuxServerConnection, client_channel: int) -> None:
+        self.entry = entry
+        self.conn = conn
+        self.client_channel = client_channel
+        self.channel = entry.session.open_channel()
+        self.reading_paused = False
+        entry.users[self.channel] = self
+
+    # the mux side (MuxChannelHandle)
+    def write(self, data: bytes) -> None:
+        if self.channel and not self.entry.session.channel_write(self.channel, data) \
+                and not self.reading_paused:
+            adapter = getattr(self.conn, "adapter", None)
+            if adapter is not None:
+                self.reading_paused = True
+                adapter.pause()
+
+    def close(self) -> None:
+        """The client went away (or ended the whole mux connection)."""
+        ch, self.channel = self.channel, 0
+        self._unpause()
+        if ch and self.entry.users.get(ch) is self:
+            del self.entry.users[ch]
+            self.entry.session.channel_close(ch)
+
+    # the controller side (like UserProtocol)
+    def deliver(self, data: bytes) -> None:
+        self.conn.channel_data(self.client_channel, data)
+
+    def finished(self) -> None:
+        """The VP finished the channel (or its state was freed)."""
+        self.channel = 0
+        self._unpause()
+        self.conn.channel_finished(self.client_channel)
+
+    def resume_reading(self) -> None:
+        self._unpause()
+
+    def _unpause(self) -> None:
+        if self.reading_paused:
+            self.reading_paused = False
+            adapter = getattr(self.conn, "adapter", None)
+            if adapter is not None:
+                adapter.resume()
 
 
 def _pending(transport) -> int:
@@ -212,6 +297,10 @@ class UserProtocol(Protocol):
         self.entry.users[self.channel] = self
         self.transport.registerProducer(self, True)
         self._registered = True
+
+    def finished(self) -> None:
+        """The VP finished this channel (or its state was freed)."""
+        self.close()
 
     def close(self) -> None:
         """Close after the pending results are written (the VP is done)."""
@@ -391,10 +480,17 @@ class RemotedService(service.Service):
                  max_vps: Optional[int] = None, max_zombies: Optional[int] = None,
                  registration_rate: float = 0.0, registration_burst: Optional[float] = None,
                  fd_reserve: Optional[int] = None, channel_high: int = CHANNEL_HIGH,
-                 vp_high: int = VP_HIGH) -> None:
+                 vp_high: int = VP_HIGH, mux_path: Optional[str] = None,
+                 meta_path: Optional[str] = None) -> None:
         self.reactor = reactor
         self.listen_specs = listen
-        self.socket_dir = os.path.abspath(socket_dir)
+        self.socket_dir = os.path.abspath(socket_dir) if socket_dir else None
+        self.mux_path = os.path.abspath(mux_path) if mux_path else None
+        self.meta_path = meta_path
+        self.hub: Optional[MuxHub] = None
+        self.mux_port: Optional[IListeningPort] = None
+        if self.mux_path is not None:
+            self.hub = MuxHub(self._load_meta() if meta_path else {})
         self.mode = 0o700 | (0o070 if allow_group else 0) | (0o007 if allow_other else 0)
         self.tls = tls
         self.pidfile = pidfile
@@ -415,7 +511,9 @@ class RemotedService(service.Service):
         """Open the VP listeners (before twistd drops privileges).  A port we
         cannot listen on ends the program with one line, no traceback."""
         from twisted.internet.error import CannotListenError
-        if not os.path.isdir(self.socket_dir):
+        if self.socket_dir is None and self.mux_path is None:
+            raise SystemExit("ixp-remoted: give a socket directory (-U), a mux socket (-M) or both")
+        if self.socket_dir is not None and not os.path.isdir(self.socket_dir):
             raise SystemExit(f"ixp-remoted: socket directory {self.socket_dir} does not exist")
         # Each VP costs two descriptors: take all the kernel lets us have.
         old, new = raise_nofile()
@@ -441,7 +539,10 @@ class RemotedService(service.Service):
     def startService(self) -> None:
         if not self.ports and self.listen_specs:  # started without privilegedStartService
             self.privilegedStartService()
-        self._clean_stale()
+        if self.socket_dir is not None:
+            self._clean_stale()
+        if self.mux_path is not None:
+            self._listen_mux()
         if self.pidfile:
             with open(self.pidfile, "w") as f:
                 f.write(f"{os.getpid()}\n")
@@ -450,7 +551,7 @@ class RemotedService(service.Service):
             log.info("listening for VPs on {host} port {port}{tls}", host=a.host, port=a.port,
                      tls=" (TLS)" if self.tls else "")
         self._log_capacity()
-        if self.tls is not None:
+        if self.tls is not None or self.meta_path:
             try:
                 self._old_hup = signal.signal(signal.SIGHUP, self._sighup)
             except ValueError:  # not the main thread (tests)
@@ -508,6 +609,9 @@ class RemotedService(service.Service):
         self.core.shutdown("controller stopping")
         for e in list(self.entries.values()):
             self._remove_socket(e)
+        if self.mux_port is not None:
+            ds.append(defer.maybeDeferred(self.mux_port.stopListening))
+            self.mux_port = None
         if self.pidfile:
             try:
                 os.unlink(self.pidfile)
@@ -516,7 +620,57 @@ class RemotedService(service.Service):
         return defer.DeferredList(ds)
 
     def _sighup(self, signum, frame) -> None:
-        self.reactor.callFromThread(self.reload_tls)
+        self.reactor.callFromThread(self.reload)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the TLS material and the VP metadata file."""
+        self.reload_tls()
+        self.reload_meta()
+
+    def _load_meta(self) -> dict:
+        """The metadata file, warnings logged; `SystemExit` at start if unusable."""
+        try:
+            meta, warnings = load_metadata(self.meta_path)
+        except MetadataError as e:
+            raise SystemExit(f"ixp-remoted: {e}") from None
+        for w in warnings:
+            log.warn("{warning}", warning=w)
+        return meta
+
+    def reload_meta(self) -> None:
+        """Re-read ``--meta``; a bad file keeps the old metadata (one line)."""
+        if not self.meta_path or self.hub is None:
+            return
+        try:
+            meta, warnings = load_metadata(self.meta_path)
+        except MetadataError as e:
+            log.error("metadata reload failed, keeping the old metadata: {err}", err=str(e))
+            return
+        for w in warnings:
+            log.warn("{warning}", warning=w)
+        self.hub.meta = meta
+        log.info("reloaded: metadata for {n} monitors from {path}", n=len(meta),
+                 path=self.meta_path)
+
+    def _listen_mux(self) -> None:
+        path = self.mux_path
+        if os.path.lexists(path):
+            listening = _listening_unix_paths()
+            live = path in listening if listening is not None else not _refuses(path)
+            if live:
+                raise SystemExit(f"ixp-remoted: mux socket {path} is in use by another process")
+            try:
+                os.unlink(path)
+            except OSError as e:
+                raise SystemExit(f"ixp-remoted: cannot remove stale {path}: {e.strerror}") from None
+        old = os.umask(0o077)
+        try:
+            self.mux_port = self.reactor.listenUNIX(path, MuxFactory(self.hub), mode=self.mode)
+        except Exception as e:
+            raise SystemExit(f"ixp-remoted: cannot create mux socket {path}: {e}") from None
+        finally:
+            os.umask(old)
+        log.info("mux socket {path}", path=path)
 
     def reload_tls(self) -> None:
         """Re-read the certificate and key (SIGHUP); sessions are untouched."""
@@ -558,6 +712,12 @@ class RemotedService(service.Service):
     # ---- ControllerEvents ------------------------------------------------
 
     def vp_new(self, sess: ControllerSession) -> None:
+        if self.socket_dir is None:
+            entry = VPEntry(sess, None, admission=self.admission)
+            sess.context = entry
+            self._announce(entry)
+            log.info("VP {label} registered", label=sess.label)
+            return
         path = os.path.join(self.socket_dir, sess.label)
         if len(path.encode()) > MAX_UNIX_PATH:
             log.warn("VP {label}: socket path too long, refusing the VP", label=sess.label)
@@ -571,7 +731,7 @@ class RemotedService(service.Service):
         entry = VPEntry(sess, path, admission=self.admission)
         old = os.umask(0o077)
         try:
-            entry.port = self.reactor.listenUNIX(path, UserFactory(entry), mode=self.mode)
+            entry.port = self._listen_unix(path, UserFactory(entry))
         except Exception as e:
             log.error("VP {label}: cannot create socket {path}: {err}", label=sess.label,
                       path=path, err=str(e))
@@ -582,7 +742,35 @@ class RemotedService(service.Service):
         sess.context = entry
         self.entries[path] = entry
         self.admission.listeners += 1
+        self._announce(entry)
         log.info("VP {label} registered (socket {path})", label=sess.label, path=path)
+
+    def _listen_unix(self, path: str, factory: Factory) -> IListeningPort:
+        """A VP's socket: a `QuietUnixPort` on a real reactor; elsewhere (the
+        tests' memory reactor) the reactor's own listenUNIX."""
+        from twisted.internet.posixbase import PosixReactorBase
+        if isinstance(self.reactor, PosixReactorBase):
+            port = QuietUnixPort(path, factory, mode=self.mode, reactor=self.reactor)
+            port.startListening()
+            return port
+        return self.reactor.listenUNIX(path, factory, mode=self.mode)
+
+    def _announce(self, entry: VPEntry) -> None:
+        """Tell the mux clients (if any) about a new VP."""
+        if self.hub is None:
+            return
+        sess = entry.session
+        peer = sess.peer_id
+        ipv6 = ":" not in peer or peer.count(":") > 1
+        address = peer.rsplit(".", 1)[0] if ipv6 else peer.rsplit(":", 1)[0]
+
+        def opener(conn: MuxServerConnection, client_channel: int, entry=entry):
+            if entry.session.gone:
+                return None
+            return MuxUser(entry, conn, client_channel)
+
+        entry.mux_id = self.hub.add_vp(sess, sess.name.decode("ascii") if sess.name else None,
+                                       address, ipv6, self.reactor.seconds(), opener)
 
     def vp_resumed(self, sess: ControllerSession) -> None:
         self.admission.zombie_removed(sess.magic)
@@ -609,13 +797,19 @@ class RemotedService(service.Service):
         if not isinstance(entry, VPEntry):
             return
         log.info("VP {label} gone: {reason}", label=sess.label, reason=reason)
+        if self.hub is not None:
+            # VP_DEPART; sc_remoted sends no CHANNEL_CLOSE for its channels
+            self.hub.remove_vp(sess, lambda conn: [u.client_channel for u in entry.users.values()
+                                                   if isinstance(u, MuxUser) and u.conn is conn])
         users = list(entry.users.values())
         entry.users.clear()
         for u in users:
-            u.close()
+            u.finished()
         self._remove_socket(entry)
 
     def _remove_socket(self, entry: VPEntry) -> None:
+        if entry.path is None:
+            return
         if self.entries.get(entry.path) is entry:
             del self.entries[entry.path]
         port, entry.port = entry.port, None
@@ -631,7 +825,7 @@ class RemotedService(service.Service):
     def channel_fin(self, sess: ControllerSession, channel: int) -> None:
         u = sess.context.users.pop(channel, None)
         if u is not None:
-            u.close()
+            u.finished()
 
     def channel_drained(self, sess: ControllerSession, channel: int) -> None:
         entry = sess.context

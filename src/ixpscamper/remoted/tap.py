@@ -27,13 +27,17 @@ from .tls import ServerTLS, TLSConfigError
 
 
 class Options(usage.Options):
-    synopsis = "[options] -P [ip:]port -U socket-dir"
+    synopsis = "[options] -P [ip:]port {-U socket-dir | -M mux-socket} [-m meta-file]"
     longdesc = ("A scamper-compatible remote controller (like sc_remoted): scamper VPs "
                 "(`scamper -R host:port -M name`) connect here; each gets a unix socket "
                 "`[monitor-]addr:port` in the socket directory for sc_attach -R / ixp-attach -R.")
 
     optParameters = [
         ["socket-dir", "U", None, "directory for the per-VP unix sockets (must exist)"],
+        ["mux", "M", None, "the mux socket: one unix socket for every VP (scamper 2026's "
+         "sc_remoted -M; ScamperCtrl(mux=PATH))"],
+        ["meta", "m", None, "VP metadata file for the mux ('<monitor> <attr> <value>' lines, "
+         "sc_remoted 2026's format; re-read on SIGHUP)"],
         ["zombie", "Z", str(int(ZOMBIE_TIME)),
          "seconds to keep a disconnected VP's state for a resume (0..10800; 0 = no resume)"],
         ["tls-cert", "c", None, "PEM certificate (chain) for TLS; TLS from the first byte"],
@@ -89,10 +93,20 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         if not self["port"]:
             raise usage.UsageError("--port/-P is required")
-        if not self["socket-dir"]:
-            raise usage.UsageError("--socket-dir/-U is required")
-        if not os.path.isdir(self["socket-dir"]):
+        if not self["socket-dir"] and not self["mux"]:
+            raise usage.UsageError("give --socket-dir/-U, --mux/-M or both")
+        if self["socket-dir"] and not os.path.isdir(self["socket-dir"]):
             raise usage.UsageError(f"socket directory {self['socket-dir']} does not exist")
+        if self["mux"] and not os.path.isdir(os.path.dirname(os.path.abspath(self["mux"]))):
+            raise usage.UsageError(f"--mux: directory of {self['mux']} does not exist")
+        if self["meta"]:
+            if not self["mux"]:
+                raise usage.UsageError("--meta needs --mux (metadata is sent on the mux socket)")
+            from ..mux.meta import MetadataError, load_metadata
+            try:
+                load_metadata(self["meta"])
+            except MetadataError as e:
+                raise usage.UsageError(str(e)) from None
         try:
             z = float(self["zombie"])
         except ValueError:
@@ -154,4 +168,5 @@ def makeService(options: Options) -> RemotedService:
         handshake_time=float(os.environ.get("IXP_REMOTED_HANDSHAKE_TIME", "30")),
         max_vps=options["max-vps"], max_zombies=options["max-zombies"],
         registration_rate=options["registration-rate"],
-        registration_burst=options["registration-burst"], fd_reserve=options["fd-reserve"])
+        registration_burst=options["registration-burst"], fd_reserve=options["fd-reserve"],
+        mux_path=options["mux"], meta_path=options["meta"])
