@@ -25,8 +25,10 @@ die() { echo "$prog: $*" >&2; exit 1; }
 
 # --- Debian packages ------------------------------------------------------
 # python3-venv: `python3 -m venv` (ensurepip) on Debian; scamper: the test
-# oracle and interop peers; iproute2: the namespace labs; procps: pgrep.
-apt_packages=(python3 python3-venv scamper iproute2 procps)
+# oracle and interop peers; iproute2: the namespace labs; procps: pgrep;
+# bird2: BGP in the lab; bgpdump and python3-pyasn (real RouteViews RIB
+# excerpts): the MRT reader's oracle and test data.
+apt_packages=(python3 python3-venv scamper iproute2 procps bird2 bgpdump python3-pyasn)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
@@ -36,8 +38,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})"
     echo "$prog: apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # bird2 is for the lab's namespaces only: its package must not start a
+    # BIRD in the host (a policy-rc.d that refuses service starts, for the
+    # length of the install, unless one is there already).
+    policy=/usr/sbin/policy-rc.d
+    made_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
+    fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -z "$made_policy" ] || rm -f "$policy"
 fi
 [ -x "$base_python" ] || die "$base_python not found (IXP_PYTHON names the interpreter for the venv)"
 
