@@ -372,11 +372,16 @@ def bgpdump_routes(path: Path) -> list[tuple[str, str, str, str]]:
             continue
         # Addresses through ipaddress: bgpdump's inet_ntop writes a single
         # zero group as "0", Python as "::".
-        rows.append((str(ipaddress.ip_address(f[3])), str(ipaddress.ip_network(f[5])),
-                     _norm_path(f[6]), str(ipaddress.ip_address(f[8]))))
+        rows.append((_norm_ip(f[3]), str(ipaddress.ip_network(f[5])), _norm_path(f[6]), _norm_ip(f[8])))
     return rows
 
 
+@functools.lru_cache(maxsize=None)
+def _norm_ip(s: str) -> str:
+    return str(ipaddress.ip_address(s))
+
+
+@functools.lru_cache(maxsize=None)
 def _norm_path(s: str) -> str:
     parts = []
     for tok in s.split(" ") if s else []:
@@ -391,6 +396,7 @@ def our_path(as_path) -> str:
                     else "{" + ",".join(map(str, sorted(seg))) + "}" for seg in as_path)
 
 
+@pytest.mark.slow
 @requires_bgpdump
 @pytest.mark.parametrize("path", [pytest.param(RV2_2014, marks=_excerpt(RV2_2014)),
                                   pytest.param(RV6_2015, marks=_excerpt(RV6_2015)),
