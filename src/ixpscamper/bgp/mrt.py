@@ -44,7 +44,7 @@ from typing import BinaryIO, Callable, Iterator, Optional, Union
 import attrs
 
 __all__ = [
-    "MrtError", "Peer", "PathAttributes", "RibRecord", "MrtStats", "MrtReader",
+    "MrtError", "Peer", "PathAttributes", "RibRecord", "MrtStats", "MrtReader", "DecodedRoute", "Segment",
     "decode_attributes", "iter_routes", "open_decompressed",
     "TABLE_DUMP", "TABLE_DUMP_V2", "PEER_INDEX_TABLE", "RIB_IPV4_UNICAST",
     "RIB_IPV4_MULTICAST", "RIB_IPV6_UNICAST", "RIB_IPV6_MULTICAST", "RIB_GENERIC",
@@ -326,9 +326,6 @@ def _mp_next_hop(b: bytes):
     if nhlen == 0:
         return None
     raise MrtError(f"MP_REACH_NLRI next hop length {nhlen} not understood")
-
-
-_attr_cache_max = 1 << 16
 
 
 def decode_attributes(blob: bytes, version: int = 4, asn_size: int = 4) -> PathAttributes:
