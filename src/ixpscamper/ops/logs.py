@@ -42,6 +42,8 @@ _RENAMES = (("ixpscamper.remoted", "ixp-remoted"), ("ixpscamper.mux", "ixp-remot
 #: Twisted's lines kept at info: start, stop, signals (the rest is per-connection noise)
 _TWISTED_KEPT = ("twisted.scripts", "twisted.application.app", "twisted.application.runner",
                  "twisted.internet.base")
+#: ClientService's "Scheduling retry N to connect X in D seconds.": the reconnect schedule
+_TWISTED_RETRY = ("twisted.application.internet", "twisted.application._client_service")
 _NOISE_FORMATS = ("Starting factory", "Stopping factory", "Starting protocol",
                   "Stopping protocol")
 #: a listening port opening and closing ("Site starting on 9100", "(TCP Port 9100 Closed)")
@@ -100,6 +102,8 @@ def display_namespace(namespace: str | None, daemon: str) -> str:
         return "twisted"
     if ns.startswith(_TWISTED_KEPT):
         return "twistd"  # start, stop and signal lines
+    if ns.startswith(_TWISTED_RETRY):
+        return f"{daemon}.reconnect"  # the reconnect schedule of a ClientService
     return ns
 
 
@@ -121,7 +125,7 @@ def _is_noise(event: dict) -> bool:
             return True
     if ns.startswith("twisted.web") or ns == "twisted.python.log" and "HTTP/" in fmt:
         return True
-    if ns.startswith("twisted.") and not ns.startswith(_TWISTED_KEPT):
+    if ns.startswith("twisted.") and not ns.startswith(_TWISTED_KEPT + _TWISTED_RETRY):
         return True
     return False
 

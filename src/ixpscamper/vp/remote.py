@@ -228,13 +228,15 @@ class RemoteProtocol(protocol.Protocol):
         self._closed_reason = "TLS handshake timed out"
         self.transport.abortConnection()
 
-    def _diagnose(self, kind: str, line: str) -> None:
+    def _diagnose(self, kind: str, line: str, lost: bool = False) -> None:
         """Say once, in one line, why this connection cannot work."""
         if self._diagnosed:
             return
         self._diagnosed = True
         self.vp.stats.failure(kind, line)
-        log.warn("{line}", line=line)
+        log.warn("{what}: {line}", line=line,
+                 what="connection to the controller lost" if lost
+                 else "closing the connection to the controller")
 
     # -- data ----------------------------------------------------------------
 
@@ -273,7 +275,7 @@ class RemoteProtocol(protocol.Protocol):
                 and self._closed_reason is None:
             if self.vp.tls and not self.tls_done:
                 kind, line = classify_tls_failure(f"{type(reason.value).__name__}: {why}")
-                self._diagnose(kind, line)
+                self._diagnose(kind, line, lost=True)
             elif not self._got_bytes:
                 hint = "the controller closed the connection without answering MASTER_NEW: "
                 if self.vp.tls:
@@ -282,10 +284,10 @@ class RemoteProtocol(protocol.Protocol):
                 else:
                     hint += ("it refused this VP (see its log), or it expects TLS "
                              "(ixp-remoted --tls-cert): then drop --no-tls")
-                self._diagnose("closed", hint)
+                self._diagnose("closed", hint, lost=True)
             else:
                 self._diagnose("closed", f"the controller closed the connection before the "
-                                         f"session was up: {why}")
+                                         f"session was up: {why}", lost=True)
         elif self._closed_reason is None:
             log.info("connection to the controller lost: {why}", why=why)
         self.vp.transport_lost(self, self._closed_reason or why)

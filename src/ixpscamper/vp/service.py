@@ -166,7 +166,9 @@ class _ObservedEndpoint:
         return d.addErrback(failed)
 
     def __repr__(self) -> str:
-        return repr(self.endpoint)
+        return self.name
+
+    name = "the controller"
 
 
 def _connect_failure_kind(e: Exception) -> str:
@@ -233,8 +235,10 @@ class VPService(service.MultiService):
             host, port = split_hostport(cfg.remote)
             tcp = endpoints.HostnameEndpoint(reactor, host, port, timeout=30)
             self.link_factory = _LinkFactory(RemoteFactory(self.remote), tls_creator(cfg))
+            observed = _ObservedEndpoint(tcp, self._connect_failed)
+            observed.name = f"controller {cfg.remote}"
             self.client_service = internet.ClientService(
-                _ObservedEndpoint(tcp, self._connect_failed), self.link_factory,
+                observed, self.link_factory,
                 retryPolicy=policy, clock=reactor)
             self.client_service.setServiceParent(self)
         if cfg.unix:
@@ -341,6 +345,8 @@ class VPService(service.MultiService):
         self._pending_failure = text
 
     def _backing_off(self, delay: float) -> None:
+        # ClientService itself logs "Scheduling retry N to connect <controller
+        # H:P> in D seconds." next (ixpscamper.ops.logs keeps that line)
         stats = self.remote.stats
         stats.backoff(delay)
         if self._pending_failure is not None:
@@ -348,10 +354,8 @@ class VPService(service.MultiService):
             # the first failure of a streak is a warning; the rest say the same
             # thing less loudly (the backoff spaces them out)
             emit = log.warn if stats.failure_streak <= 1 else log.info
-            emit("cannot connect to the controller at {remote}: {why}; next attempt in "
-                 "{delay:.1f} s", remote=self.cfg.remote, why=text, delay=delay)
-        else:
-            log.info("reconnecting to the controller in {delay:.1f} s", delay=delay)
+            emit("cannot connect to the controller at {remote}: {why}", remote=self.cfg.remote,
+                 why=text)
 
     # -- status and metrics --------------------------------------------------------
 
