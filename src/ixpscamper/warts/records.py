@@ -32,6 +32,13 @@ __all__ = [
     "WartsList", "CycleStart", "CycleDefinition", "CycleStop", "UnknownRecord",
     "MplsLabel", "IcmpExt", "TraceHop", "PmtudNote", "TracePmtud", "Trace",
     "PingReply", "Ping",
+    "TracelbReply", "TracelbProbe", "TracelbProbeset", "TracelbNode", "TracelbLink", "Tracelb",
+    "TracelbType", "TracelbFlag", "TracelbNodeFlag", "TracelbReplyFlag",
+    "DealiasProbedef", "DealiasReply", "DealiasProbe", "DealiasMercator", "DealiasAlly",
+    "DealiasRadargun", "DealiasPrefixscan", "DealiasBump", "DealiasMidarest",
+    "DealiasMidardiscRound", "DealiasMidardisc", "Dealias",
+    "DealiasMethod", "DealiasProbedefMethod", "DealiasResult", "DealiasAllyFlag",
+    "DealiasRadargunFlag", "DealiasPrefixscanFlag", "DealiasReplyFlag",
     "RecordType", "AddrType", "TraceMethod", "TraceStop", "TraceFlag", "TraceGapAction",
     "HopFlag", "PmtudNoteType", "PingMethod", "PingStop", "PingFlag", "PingReplyFlag",
     "TCP_FIN", "TCP_SYN", "TCP_RST", "TCP_PSH", "TCP_ACK", "TCP_URG", "TCP_ECE", "TCP_CWR",
@@ -550,3 +557,405 @@ class Ping:
     timeout_us: int = 0
     errmsg: Optional[str] = None
     replies: list[PingReply] = attrs.field(factory=builtins.list)
+
+
+# --------------------------------------------------------------------------
+# MDA traceroute (tracelb): mirrors scamper_tracelb_t and its parts
+
+class TracelbType(enum.IntEnum):
+    """Tracelb header field 9 (``-P``): what is varied to tell flows apart."""
+
+    UDP_DPORT = 1
+    ICMP_ECHO = 2
+    UDP_SPORT = 3
+    TCP_SPORT = 4
+    TCP_ACK_SPORT = 5
+
+
+class TracelbFlag(enum.IntFlag):
+    """Tracelb header field 24."""
+
+    PTR = 0x01
+
+
+class TracelbNodeFlag(enum.IntFlag):
+    """Tracelb node field 2."""
+
+    QTTL = 0x01  # the node's q_ttl is meaningful
+
+
+class TracelbReplyFlag(enum.IntFlag):
+    """Tracelb reply field 4."""
+
+    REPLY_TTL = 0x01
+    TCP = 0x02
+
+
+@attrs.define
+class TracelbReply:
+    """One reply to a tracelb probe (``scamper_tracelb_reply_t``).
+
+    ``reply_icmp_*`` are meaningful for ICMP replies (no ``TCP`` flag),
+    ``reply_tcp_flags`` for TCP ones; ``reply_ttl`` only with ``REPLY_TTL``.
+    ``reply_icmp_exts`` holds RFC 4884 extension objects (None: none).
+    """
+
+    reply_from: Address
+    reply_rx: Timeval = Timeval(0, 0)
+    reply_ipid: int = 0
+    reply_ttl: int = 0
+    reply_flags: int = int(TracelbReplyFlag.REPLY_TTL)
+    reply_icmp_type: int = 11
+    reply_icmp_code: int = 0
+    reply_icmp_q_tos: int = 0
+    reply_icmp_q_ttl: int = 1
+    reply_icmp_exts: Optional[list[IcmpExt]] = None
+    reply_tcp_flags: int = 0
+
+
+@attrs.define
+class TracelbProbe:
+    """One probe of a tracelb (``scamper_tracelb_probe_t``); ``attempt`` counts from 0."""
+
+    tx: Timeval = Timeval(0, 0)
+    flowid: int = 0
+    ttl: int = 1
+    attempt: int = 0
+    rxs: list[TracelbReply] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class TracelbProbeset:
+    """The probes sent for one hop of a link (``scamper_tracelb_probeset_t``)."""
+
+    probes: list[TracelbProbe] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class TracelbNode:
+    """A node (interface) a tracelb found (``scamper_tracelb_node_t``).
+
+    ``addr`` is None for a node seen only as silence.  ``links`` are indices
+    into :attr:`Tracelb.links` of the links leaving this node, in the
+    order scamper files them (the order of ``Tracelb.links``); warts stores
+    only their number, so the reader derives them.
+    """
+
+    addr: Optional[Address] = None
+    name: Optional[str] = None
+    flags: int = 0
+    q_ttl: int = 0
+    links: list[int] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class TracelbLink:
+    """A link between two nodes (``scamper_tracelb_link_t``).
+
+    ``from_`` / ``to`` are indices into :attr:`Tracelb.nodes` (``to`` None:
+    the link ends in silence); ``sets`` has one probeset per hop (``hopc``).
+    """
+
+    from_: int
+    to: Optional[int] = None
+    sets: list[TracelbProbeset] = attrs.field(factory=builtins.list)
+
+    @property
+    def hopc(self) -> int:
+        return len(self.sets)
+
+
+@attrs.define
+class Tracelb:
+    """An MDA load-balancer traceroute (record type 8, ``scamper_tracelb_t``).
+
+    ``wait_timeout`` is in seconds and ``wait_probe`` in hundredths of a
+    second (the units warts stores).  ``probec`` is the number of probes
+    sent, ``probec_max`` the limit.  ``nodes`` are in discovery order,
+    ``links`` sorted as scamper sorts them.
+    """
+
+    dst: Address
+    src: Optional[Address] = None
+    rtr: Optional[Address] = None
+    list: Optional[WartsList] = None
+    cycle: Optional[CycleStart] = None
+    userid: int = 0
+    start: Timeval = Timeval(0, 0)
+    sport: int = 0
+    dport: int = 33435
+    probe_size: int = 44
+    type: int = int(TracelbType.UDP_DPORT)
+    firsthop: int = 1
+    attempts: int = 2
+    confidence: int = 95
+    tos: int = 0
+    gaplimit: int = 3
+    flags: int = 0
+    probec: int = 0
+    probec_max: int = 3000
+    wait_timeout: int = 5
+    wait_probe: int = 25
+    errmsg: Optional[str] = None
+    nodes: list[TracelbNode] = attrs.field(factory=builtins.list)
+    links: list[TracelbLink] = attrs.field(factory=builtins.list)
+
+
+# --------------------------------------------------------------------------
+# alias resolution (dealias): mirrors scamper_dealias_t and its parts
+
+class DealiasMethod(enum.IntEnum):
+    """Dealias header field 4."""
+
+    MERCATOR = 1
+    ALLY = 2
+    RADARGUN = 3
+    PREFIXSCAN = 4
+    BUMP = 5
+    MIDAREST = 6  # 2026
+    MIDARDISC = 7  # 2026
+
+
+class DealiasProbedefMethod(enum.IntEnum):
+    """Dealias probedef field 4."""
+
+    ICMP_ECHO = 1
+    TCP_ACK = 2
+    UDP = 3
+    TCP_ACK_SPORT = 4
+    UDP_DPORT = 5
+    TCP_SYN_SPORT = 6
+
+
+class DealiasResult(enum.IntEnum):
+    """Dealias header field 5."""
+
+    NONE = 0
+    ALIASES = 1
+    NOTALIASES = 2
+    HALTED = 3
+    IPIDECHO = 4
+    ERROR = 5  # 2026
+
+
+class DealiasAllyFlag(enum.IntFlag):
+    NOBS = 1
+
+
+class DealiasRadargunFlag(enum.IntFlag):
+    SHUFFLE = 1
+
+
+class DealiasPrefixscanFlag(enum.IntFlag):
+    NOBS = 1
+    CSA = 2
+
+
+class DealiasReplyFlag(enum.IntFlag):
+    IPID32 = 1
+
+
+@attrs.define
+class DealiasProbedef:
+    """A probe definition (``scamper_dealias_probedef_t``).
+
+    scamper's union ``un`` is flattened: ``icmp_id`` / ``icmp_csum`` for the
+    ICMP method, ``sport`` / ``dport`` for UDP and TCP, ``tcp_flags`` for TCP.
+    ``id`` is the definition's index in its method's list (probes refer to
+    definitions by it).  ``size`` / ``mtu`` 0 mean unset.
+    """
+
+    dst: Address
+    src: Optional[Address] = None
+    id: int = 0
+    method: int = int(DealiasProbedefMethod.ICMP_ECHO)
+    ttl: int = 255
+    tos: int = 0
+    size: int = 0
+    mtu: int = 0
+    icmp_id: int = 0
+    icmp_csum: int = 0
+    sport: int = 0
+    dport: int = 0
+    tcp_flags: int = 0
+
+    @property
+    def is_icmp(self) -> bool:
+        return self.method == 1
+
+    @property
+    def is_tcp(self) -> bool:
+        return self.method in (2, 4, 6)
+
+    @property
+    def is_udp(self) -> bool:
+        return self.method in (3, 5)
+
+
+@attrs.define
+class DealiasReply:
+    """A reply to a dealias probe (``scamper_dealias_reply_t``).
+
+    ``proto`` is the IP protocol of the reply (1/58 ICMP, 6 TCP, 17 UDP);
+    ``ipid`` the 16-bit IPv4 IP-ID, ``ipid32`` the 32-bit IPv6 fragment id
+    (``flags`` has ``IPID32`` when it was seen).
+    """
+
+    src: Address
+    rx: Timeval = Timeval(0, 0)
+    ipid: int = 0
+    ipid32: int = 0
+    ttl: int = 0
+    size: int = 0
+    flags: int = 0
+    proto: int = 1
+    icmp_type: int = 0
+    icmp_code: int = 0
+    icmp_q_ttl: int = 0
+    tcp_flags: int = 0
+    icmp_exts: Optional[list[IcmpExt]] = None
+
+    @property
+    def is_icmp(self) -> bool:
+        return self.proto in (1, 58)
+
+    @property
+    def is_tcp(self) -> bool:
+        return self.proto == 6
+
+
+@attrs.define
+class DealiasProbe:
+    """A probe sent (``scamper_dealias_probe_t``; ``def`` is ``probedef``,
+    the definition object itself, one of the method's ``probedefs``)."""
+
+    probedef: DealiasProbedef
+    seq: int = 0
+    tx: Timeval = Timeval(0, 0)
+    ipid: int = 0
+    replies: list[DealiasReply] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class DealiasMercator:
+    """Mercator options (``scamper_dealias_mercator_t``); wait_timeout in seconds."""
+
+    probedef: DealiasProbedef
+    attempts: int = 3
+    wait_timeout: int = 5
+
+    @property
+    def probedefs(self) -> list[DealiasProbedef]:
+        return [self.probedef]
+
+
+@attrs.define
+class DealiasAlly:
+    """Ally options (``scamper_dealias_ally_t``): two probedefs;
+    ``wait_probe`` in ms, ``wait_timeout`` in s."""
+
+    probedefs: list[DealiasProbedef]
+    wait_probe: int = 150
+    wait_timeout: int = 5
+    attempts: int = 5
+    fudge: int = 200
+    flags: int = 0
+
+
+@attrs.define
+class DealiasRadargun:
+    """Radargun options (``scamper_dealias_radargun_t``): ``wait_probe`` and
+    ``wait_round`` in ms, ``wait_timeout`` in s."""
+
+    probedefs: list[DealiasProbedef]
+    rounds: int = 30
+    wait_probe: int = 150
+    wait_round: int = 0
+    wait_timeout: int = 5
+    flags: int = 0
+
+
+@attrs.define
+class DealiasPrefixscan:
+    """Prefixscan options (``scamper_dealias_prefixscan_t``): ``a`` the
+    address, ``b`` the prefix's base address (length ``prefix``), ``ab`` the
+    alias found, ``xs`` addresses excluded; ``wait_probe`` ms, ``wait_timeout`` s."""
+
+    a: Optional[Address] = None
+    b: Optional[Address] = None
+    ab: Optional[Address] = None
+    xs: list[Address] = attrs.field(factory=builtins.list)
+    prefix: int = 0
+    attempts: int = 2
+    fudge: int = 200
+    wait_probe: int = 1000
+    wait_timeout: int = 5
+    flags: int = 0
+    replyc: int = 5
+    probedefs: list[DealiasProbedef] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class DealiasBump:
+    """Bump options (``scamper_dealias_bump_t``): two probedefs; ``wait_probe`` ms."""
+
+    probedefs: list[DealiasProbedef]
+    wait_probe: int = 1000
+    bump_limit: int = 30
+    attempts: int = 3
+
+
+@attrs.define
+class DealiasMidarest:
+    """MIDAR estimation options (2026, ``scamper_dealias_midarest_t``):
+    waits in microseconds."""
+
+    probedefs: list[DealiasProbedef]
+    rounds: int = 10
+    wait_probe: int = 0
+    wait_round: int = 0
+    wait_timeout: int = 0
+
+
+@attrs.define
+class DealiasMidardiscRound:
+    """One round of a MIDAR discovery schedule: start offset, probedef range."""
+
+    start: Timeval = Timeval(0, 0)
+    begin: int = 0
+    end: int = 0
+
+
+@attrs.define
+class DealiasMidardisc:
+    """MIDAR discovery options (2026, ``scamper_dealias_midardisc_t``):
+    ``wait_timeout`` in microseconds; ``startat`` None if not given."""
+
+    probedefs: list[DealiasProbedef]
+    wait_timeout: int = 0
+    sched: list[DealiasMidardiscRound] = attrs.field(factory=builtins.list)
+    startat: Optional[Timeval] = None
+
+
+DealiasData = Union[DealiasMercator, DealiasAlly, DealiasRadargun, DealiasPrefixscan,
+                    DealiasBump, DealiasMidarest, DealiasMidardisc]
+
+
+@attrs.define
+class Dealias:
+    """An alias resolution measurement (record type 9, ``scamper_dealias_t``).
+
+    ``data`` is the method's options object (its class matches ``method``;
+    None for a method this codec does not know, as scamper reads one).
+    ``probes`` in the order sent.
+    """
+
+    method: int = int(DealiasMethod.MERCATOR)
+    data: Optional[DealiasData] = None
+    list: Optional[WartsList] = None
+    cycle: Optional[CycleStart] = None
+    userid: int = 0
+    start: Timeval = Timeval(0, 0)
+    result: int = int(DealiasResult.NONE)
+    errmsg: Optional[str] = None
+    probes: list[DealiasProbe] = attrs.field(factory=builtins.list)
