@@ -37,7 +37,7 @@ import attrs
 from ixpscamper.cli_support import guarded
 from ixpscamper.commands import CommandError, Options, parse_command
 
-__all__ = ["main", "Config", "UsageError", "parse_args", "load_commands"]
+__all__ = ["main", "Config", "UsageError", "parse_args", "load_commands", "build_parser"]
 
 PROG = "ixp-scamper"
 PPS_MIN, PPS_MAX = 1, 10000
@@ -65,21 +65,35 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _parser() -> _Parser:
+def build_parser() -> _Parser:
+    """The command line of ``ixp-scamper`` (also what ``ixpscamper.manpages`` documents)."""
     p = _Parser(prog=PROG, add_help=False,
                 usage=f"{PROG} [-p pps] [-w window] [-O text|warts|json] [-o outfile]\n"
-                      "       (-I cmd ... | [-c cmd] -i addr ... | [-c cmd] -f file)")
-    p.add_argument("-?", "-h", "--help", action="store_true", dest="help")
-    p.add_argument("-I", action="append", dest="cmds", default=[], metavar="CMD")
-    p.add_argument("-i", action="store_true", dest="addrs_on_cmdline")
-    p.add_argument("-f", dest="infile", metavar="FILE")
-    p.add_argument("-c", dest="command", metavar="CMD")
-    p.add_argument("-p", dest="pps", metavar="PPS")
-    p.add_argument("-w", dest="window", metavar="WINDOW")
-    p.add_argument("-O", dest="fmt", action="append", default=[], metavar="OPTION")
-    p.add_argument("-o", dest="outfile", metavar="FILE")
-    p.add_argument("addresses", nargs="*")
+                      "       (-I cmd ... | [-c cmd] -i addr ... | [-c cmd] -f file)",
+                description="Run ping and trace measurements once, like scamper -I / -i / -f.")
+    p.add_argument("-?", "-h", "--help", action="store_true", dest="help",
+                   help="show this help and exit")
+    p.add_argument("-I", action="append", dest="cmds", default=[], metavar="CMD",
+                   help="a complete ping or trace command (repeatable)")
+    p.add_argument("-i", action="store_true", dest="addrs_on_cmdline",
+                   help="the arguments are addresses, each probed with -c")
+    p.add_argument("-f", dest="infile", metavar="FILE",
+                   help="a file of addresses, one a line ('#' comments), each probed with -c")
+    p.add_argument("-c", dest="command", metavar="CMD",
+                   help="the command for -i and -f addresses (default: trace)")
+    p.add_argument("-p", dest="pps", metavar="PPS",
+                   help=f"probe packets per second, {PPS_MIN}..{PPS_MAX} (default: 20)")
+    p.add_argument("-w", dest="window", metavar="WINDOW",
+                   help=f"most measurements at once, {WINDOW_MIN}..{WINDOW_MAX} (default: 0, no limit)")
+    p.add_argument("-O", dest="fmt", action="append", default=[], metavar="OPTION",
+                   help="output format: text, warts or json (default: text)")
+    p.add_argument("-o", dest="outfile", metavar="FILE",
+                   help="write the results to FILE (default: standard output)")
+    p.add_argument("addresses", nargs="*", metavar="ADDR", help="addresses to probe (with -i)")
     return p
+
+
+_parser = build_parser
 
 
 def _int_option(name: str, value: str | None, lo: int, hi: int, default: int) -> int:
@@ -329,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(str(exc))
         return 1
     if config is None:
-        sys.stdout.write(_parser().format_usage())
+        sys.stdout.write(build_parser().format_help())
         return 0
     return guarded(PROG, lambda: run(config))
 

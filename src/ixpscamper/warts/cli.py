@@ -7,6 +7,7 @@ Every intact record before a fault is printed; then one line
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import stat
@@ -18,10 +19,30 @@ from ixpscamper.cli_support import guarded
 from ixpscamper.warts.jsonfmt import render_json
 from ixpscamper.warts.reader import WartsError, iter_records, iter_text
 
-__all__ = ["main_text", "main_json", "run"]
+__all__ = ["main_text", "main_json", "run", "build_parser"]
 
 _USAGE = "usage: {prog} [FILE ...]   (reads standard input when no FILE or '-')\n"
 _CHUNK = 1 << 16
+
+
+_WHAT = {
+    "ixp-warts2text": "Print the records of warts files as text, as sc_warts2text does.",
+    "ixp-warts2json": "Print the records of warts files as JSON objects, one a line, as sc_warts2json does.",
+}
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The command line of ``prog`` (``ixp-warts2text`` or ``ixp-warts2json``).
+
+    Used for ``--help`` and by ``ixpscamper.manpages``; :func:`run` itself
+    only needs to know help from file names, so a file named like an
+    option is refused as scamper's tools refuse it.
+    """
+    p = argparse.ArgumentParser(prog=prog, add_help=False, description=_WHAT.get(prog))
+    p.add_argument("-h", "--help", action="help", help="show this help and exit")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="warts files, read in turn ('-' or none: standard input)")
+    return p
 
 
 def _text_lines(f):
@@ -63,7 +84,7 @@ def _dump(prog: str, name: str, f, render: Callable, out) -> int:
 def run(prog: str, render: Callable, argv: Sequence[str]) -> int:
     """Render every record of each file in ``argv`` to stdout; return the exit status."""
     if any(a in ("-h", "--help") for a in argv):
-        sys.stdout.write(_USAGE.format(prog=prog))
+        sys.stdout.write(build_parser(prog).format_help())
         return 0
     bad = [a for a in argv if a.startswith("-") and a != "-"]
     if bad:
