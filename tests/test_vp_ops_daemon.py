@@ -270,3 +270,22 @@ def test_bad_config_file_one_line(tmp_path):
     text = (out.stdout + out.stderr).decode()
     assert f"{conf}:3: unknown key 'windw' (did you mean 'window'?)" in text
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("what", ["status", "metrics", "unix"])
+def test_a_listener_that_cannot_be_opened_is_one_line(tmp_path, what):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    arg = {"status": ["--status", str(tmp_path / "missing" / "st.sock")],
+           "metrics": ["--metrics", f"127.0.0.1:{busy.getsockname()[1]}"],
+           "unix": ["-U", str(tmp_path / "missing" / "c.sock")]}[what]
+    try:
+        out = subprocess.run(TWISTD + ["-n", "--pidfile=", "ixp-vp", "-R", "127.0.0.1:9", "--no-tls",
+                                       "-M", "v1", *arg], capture_output=True, timeout=60, cwd=tmp_path)
+    finally:
+        busy.close()
+    text = (out.stdout + out.stderr).decode()
+    assert out.returncode != 0
+    assert "Traceback" not in text, text
+    assert "ixp-vp: cannot listen on " in text

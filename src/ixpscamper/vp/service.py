@@ -247,7 +247,7 @@ class VPService(service.MultiService):
                                dialect=cfg.dialect, hostname=cfg.hostname, pps=cfg.pps,
                                window=cfg.window)
             ep = endpoints.UNIXServerEndpoint(reactor, cfg.unix, mode=cfg.unix_mode)
-            internet.StreamServerEndpointService(ep, f).setServiceParent(self)
+            _listener(ep, f).setServiceParent(self)
             self.control_factories.append(f)
         if cfg.control_port:
             host, port = split_hostport(cfg.control_port, default_host="127.0.0.1")
@@ -257,7 +257,7 @@ class VPService(service.MultiService):
                 ep = endpoints.TCP6ServerEndpoint(reactor, port, interface=host)
             else:
                 ep = endpoints.TCP4ServerEndpoint(reactor, port, interface=host)
-            internet.StreamServerEndpointService(ep, f).setServiceParent(self)
+            _listener(ep, f).setServiceParent(self)
             self.control_factories.append(f)
         if cfg.status:
             from ixpscamper.ops.status import StatusSocketError, status_service
@@ -284,6 +284,18 @@ class VPService(service.MultiService):
             from ixpscamper.ops.logs import offer_observer
             offer_observer(parent, self.log_setup.observer)
         super().setServiceParent(parent)
+
+    def privilegedStartService(self) -> None:  # noqa: N802
+        # every listener raises at once (_listener): a socket or port that
+        # cannot be opened ends the start with one line, not a traceback
+        try:
+            super().privilegedStartService()
+        except error.CannotListenError as e:
+            where = e.port if e.interface is None or e.interface == "" else f"{e.interface}:{e.port}"
+            if isinstance(where, bytes):
+                where = where.decode("utf-8", "replace")
+            why = getattr(e.socketError, "strerror", None) or e.socketError
+            raise SystemExit(f"ixp-vp: cannot listen on {where}: {why}") from None
 
     def startService(self) -> None:
         where = []
@@ -445,6 +457,12 @@ class VPService(service.MultiService):
             line += "; changed but needing a restart: " + ", ".join(
                 n.replace("_", "-") for n in restart)
         return line
+
+
+def _listener(endpoint, factory) -> internet.StreamServerEndpointService:
+    svc = internet.StreamServerEndpointService(endpoint, factory)
+    svc._raiseSynchronously = True  # see VPService.privilegedStartService
+    return svc
 
 
 def _clear_stale_socket(path: str) -> None:
