@@ -241,3 +241,33 @@ def test_sighup_rereads_the_tls_files(tmp_path):
     with pytest.raises(ValueError, match="--tls-ca"):
         svc.reload()
     assert svc.link_factory.tls is not old  # the previous good one stays
+
+
+@pytest.mark.parametrize("expect_tls, first, hint", [
+    (True, encode_frame(0, 0, b"\x01" + b"\x00" * 12), "a plaintext VP on the TLS port"),
+    (False, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "a TLS VP on the plaintext port"),
+])
+def test_controller_side_first_bytes_sniffer(expect_tls, first, hint):
+    from twisted.internet import protocol as P
+    from ixpscamper.ops.tlsdiag import FirstBytesFactory
+    got, reports = [], []
+
+    class Inner(P.Protocol):
+        def dataReceived(self, data):
+            got.append(data)
+    f = FirstBytesFactory(P.Factory.forProtocol(Inner), expect_tls, lambda peer, h: reports.append((peer, h)))
+    p = f.buildProtocol(address.IPv4Address("TCP", "127.0.0.1", 5))
+    t = StringTransport(peerAddress=address.IPv4Address("TCP", "192.0.2.7", 4444))
+    p.makeConnection(t)
+    p.dataReceived(first)
+    assert reports and reports[0][0] == "192.0.2.7:4444" and hint in reports[0][1]
+    assert t.disconnected and not got
+    # the right bytes pass through untouched
+    reports.clear()
+    p2 = f.buildProtocol(None)
+    t2 = StringTransport()
+    p2.makeConnection(t2)
+    right = b"\x16\x03\x01\x00\x05hello" if expect_tls else encode_frame(0, 0, b"\x01abc")
+    p2.dataReceived(right)
+    p2.dataReceived(b"more")
+    assert not reports and got == [right, b"more"]

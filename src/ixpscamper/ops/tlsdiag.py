@@ -20,8 +20,11 @@ non-zero sequence number, and closed).
 
 from __future__ import annotations
 
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+
 __all__ = ["looks_like_tls", "looks_like_frame", "classify_tls_failure", "first_bytes_mismatch",
-           "PLAINTEXT_CONTROLLER_HINT", "TLS_CONTROLLER_HINT", "PLAINTEXT_VP_HINT"]
+           "FirstBytesFactory", "PLAINTEXT_CONTROLLER_HINT", "TLS_CONTROLLER_HINT",
+           "PLAINTEXT_VP_HINT", "TLS_ON_PLAINTEXT_HINT"]
 
 PLAINTEXT_CONTROLLER_HINT = ("the controller probably does not use TLS (sc_remoted, or ixp-remoted "
                              "without --tls-cert): give this VP --no-tls, or the controller a "
@@ -90,3 +93,53 @@ def classify_tls_failure(message: str) -> tuple[str, str]:
         return "tls_mismatch", "the controller closed the connection during the TLS handshake: " \
                                + PLAINTEXT_CONTROLLER_HINT
     return "tls", f"TLS handshake with the controller failed: {message.strip()}"
+
+
+# -- for a listener: look at the first bytes before TLS (or the frame decoder) does --------
+
+TLS_ON_PLAINTEXT_HINT = ("a TLS VP on the plaintext port (ixp-vp without --no-tls, or scamper "
+                         "with TLS): give the controller --tls-cert/--tls-key, or the VP --no-tls "
+                         "(scamper: -O notls-remote)")
+
+
+class _Sniffer(ProtocolWrapper):
+    _seen = False
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if not self._seen:
+            self._seen = True
+            f: FirstBytesFactory = self.factory
+            hint = None
+            if f.expect_tls and looks_like_frame(data):
+                hint = PLAINTEXT_VP_HINT
+            elif not f.expect_tls and looks_like_tls(data):
+                hint = TLS_ON_PLAINTEXT_HINT
+            if hint is not None:
+                peer = self.transport.getPeer()
+                f.report(f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}", hint)
+                if f.close:
+                    self.transport.abortConnection()
+                    return
+        super().dataReceived(data)
+
+
+class FirstBytesFactory(WrappingFactory):
+    """Wraps a listener's factory; names a TLS / plaintext mismatch from the first bytes.
+
+    For ixp-remoted: ``FirstBytesFactory(TLSMemoryBIOFactory(...), expect_tls=True,
+    report=lambda peer, hint: log.info("VP connection {peer} refused: {hint}", ...))``
+    on the TLS port (a plaintext MASTER_NEW starts ``00 00 00 00``, a
+    ClientHello ``16 03``), ``expect_tls=False`` around the plaintext
+    factory (a ClientHello read as a frame header).  ``close``: drop such a
+    connection at once (else the wrapped protocol sees the bytes as well
+    and fails in its own way).
+    """
+
+    protocol = _Sniffer
+    noisy = False
+
+    def __init__(self, wrapped, expect_tls: bool, report, close: bool = True) -> None:
+        super().__init__(wrapped)
+        self.expect_tls = expect_tls
+        self.report = report
+        self.close = close
