@@ -1,7 +1,7 @@
 """The ping state machine (sans-IO): probes out, replies in, a warts Ping.
 
 Follows scamper 20211212's ``scamper_ping_do.c``: ``probe_count`` probes
-``wait`` (+ ``wait_us``) apart, then ``timeout`` seconds after the last
+``wait`` (+ ``wait_us``) apart, then ``timeout`` seconds (+ ``timeout_us``) after the last
 before the ping is done; ``reply_count`` (``-o``) replies end it early.
 Every reply is kept, duplicates and ICMP errors included, filed under the
 sequence number it answers.
@@ -69,6 +69,7 @@ class PingSpec:
     wait: int = 1
     wait_us: int = 0
     timeout: Optional[int] = None  # None: wait if >= 1 else 1
+    timeout_us: int = 0  # microseconds beyond ``timeout_s`` (ping -W 1.5s, 2026)
     ttl: int = 64
     tos: int = 0
     reply_count: int = 0
@@ -119,7 +120,7 @@ class PingRun:
             pattern=spec.pattern, probe_count=spec.probe_count, probe_size=spec.size,
             wait=spec.wait, ttl=spec.ttl, reply_count=spec.reply_count, method=int(spec.method),
             sport=spec.sport, dport=spec.dport, userid=spec.userid, flags=int(flags),
-            tos=spec.tos, timeout=spec.timeout_s, wait_us=spec.wait_us,
+            tos=spec.tos, timeout=spec.timeout_s, timeout_us=spec.timeout_us, wait_us=spec.wait_us,
             tcp_seq=spec.tcp_seq, tcp_ack=spec.tcp_ack,
         )
         self.probes: list[_Probe] = []
@@ -238,7 +239,7 @@ class PingRun:
             self._due += interval
             delay, nxt = self._due - now, self._next_probe
         else:
-            delay, nxt = float(s.timeout_s) - (now - tx / 1e9), self._all_done
+            delay, nxt = s.timeout_s + s.timeout_us / 1e6 - (now - tx / 1e9), self._all_done
         self._timer = self.io.clock.callLater(max(0.0, delay), nxt)
 
     def _next_probe(self) -> None:
