@@ -35,8 +35,9 @@ from . import packets
 from .fairshare import FairShare
 from .net import RTN_UNICAST, Network, ProberError, SOURCE_DL, SOURCE_SOCK, now_ns as wall_ns
 from .ping import ICMP_PING_METHODS, TCP_PING_METHODS, PingRun
-from .specs import check_family, ping_spec, trace_spec, unsupported
+from .specs import check_family, ping_spec, trace_spec, tracelb_spec, tracelb_uses_dl, unsupported
 from .trace import ICMP_METHODS, TCP_METHODS, TraceRun
+from .tracelb import TracelbRun
 
 __all__ = ["Prober", "Task"]
 
@@ -60,7 +61,7 @@ class Task:
         self.group = group
         self.weight = weight
         self.deferred: defer.Deferred = defer.Deferred()
-        self.run: Optional[TraceRun | PingRun] = None
+        self.run: Optional[TraceRun | PingRun | TracelbRun] = None
         self.keys: list[Key] = []
         self.family = options.dst.version
         self.ifindex = 0
@@ -97,6 +98,15 @@ class Task:
 
     def finished(self) -> None:
         self.prober._finished(self)
+
+    def claim_port(self, port: int) -> None:
+        """A tracelb varying the source port uses ``port`` now: route its replies here.
+
+        A port another task holds stays with that task (its replies are
+        not ours to see); this flow's replies are then lost, as they would
+        be if the flow id collided with another scamper task's port.
+        """
+        self.prober._claim(self, port)
 
     # -- replies ----------------------------------------------------------------
 
@@ -286,6 +296,10 @@ class Prober:
         return True
 
     def _kind(self, options) -> str:
+        if options.kind == "tracelb":
+            if options.method.startswith("tcp"):
+                return "tcp"
+            return "icmp" if options.method == "icmp-echo" else "udp"
         if options.kind == "trace":
             code = options.type_code
             if code in (int(m) for m in TCP_METHODS):
@@ -365,7 +379,10 @@ class Prober:
         src = o.src if o.src is not None else (
             ipaddress.ip_address(route.src) if route.src else ipaddress.ip_address(net.source_for(str(o.dst))))
         task.ifindex = route.ifindex
-        if o.kind == "trace":
+        if o.kind == "tracelb":
+            task.use_dl = tracelb_uses_dl(o)
+            task.run = TracelbRun(tracelb_spec(o, src, sport), task)
+        elif o.kind == "trace":
             spec = trace_spec(o, src, sport, use_dl=o.rtr is not None)
             task.use_dl = spec.use_dl
             task.run = TraceRun(spec, task)
@@ -401,6 +418,15 @@ class Prober:
             task.run.fail(0)
 
         d.addCallbacks(resolved, unresolved)
+
+    def _claim(self, task: Task, port: int) -> None:
+        if not task.keys:
+            return
+        fam, kind, _ = task.keys[0]
+        key = (fam, kind, port & 0xFFFF)
+        if key not in self._by_key:
+            self._by_key[key] = task
+            task.keys.append(key)
 
     # -- sending --------------------------------------------------------------
 

@@ -16,8 +16,9 @@ from ..warts.records import PingFlag, PingMethod, TraceFlag, TraceMethod
 from .net import ProberError
 from .ping import TCP_PING_METHODS, PingSpec
 from .trace import TCP_METHODS, TraceSpec
+from .tracelb import TCP_TYPES as TRACELB_TCP_TYPES, TracelbSpec
 
-__all__ = ["trace_spec", "ping_spec", "unsupported", "check_family"]
+__all__ = ["trace_spec", "ping_spec", "tracelb_spec", "unsupported", "check_family"]
 
 
 def unsupported(options) -> Optional[str]:
@@ -29,6 +30,10 @@ def unsupported(options) -> Optional[str]:
         dst = options.dst
         shown = f"::ffff:{dst.ipv4_mapped}" if dst.version == 6 and dst.ipv4_mapped else str(dst)
         return f"cannot {options.kind} {shown}: it is {problem}"
+    if options.kind == "tracelb":
+        if options.dst.version == 6 and options.method.startswith("tcp"):
+            return f"tracelb -P {options.method} is not available for IPv6 destinations"
+        return None
     if options.kind == "trace":
         if options.pmtud:
             return "trace -M (path MTU discovery) is not supported by the ixpscamper prober"
@@ -68,6 +73,22 @@ def trace_spec(options, src: ipaddress._BaseAddress, sport: int, use_dl: bool) -
         const_payload=options.const_payload and method == TraceMethod.UDP_PARIS,
         squeries=options.squeries,
     )
+
+
+def tracelb_spec(options, src: ipaddress._BaseAddress, sport: int) -> TracelbSpec:
+    """A :class:`TracelbSpec` from :class:`~ixpscamper.tracelb_cmd.TracelbOptions`."""
+    return TracelbSpec(
+        dst=options.dst, src=src, method=options.type_code, rtr=options.rtr,
+        confidence=options.confidence, sport=sport, dport=options.dport,
+        firsthop=options.firsthop, gaplimit=options.gaplimit, attempts=options.attempts,
+        probec_max=options.probec_max, tos=options.tos, userid=options.userid,
+        wait_us=options.wait_us, wait_probe_us=options.wait_probe_us,
+    )
+
+
+def tracelb_uses_dl(options) -> bool:
+    """Whether replies are read on the datalink: -r, or TCP (the RST from the destination)."""
+    return options.rtr is not None or options.type_code in (int(t) for t in TRACELB_TCP_TYPES)
 
 
 def ping_spec(options, src: ipaddress._BaseAddress, sport: int,

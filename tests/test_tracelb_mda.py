@@ -1,0 +1,242 @@
+"""The tracelb (MDA) state machine and command parser, sans-IO, on a simulated load-balanced network."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import struct
+
+import pytest
+from twisted.internet.task import Clock
+
+from ixpscamper.commands import CommandError
+from ixpscamper.prober import packets
+from ixpscamper.prober.simnet import icmp_error
+from ixpscamper.prober.tracelb import TracelbRun, TracelbSpec, mda_k
+from ixpscamper.tracelb_cmd import parse_tracelb
+from ixpscamper.warts.records import TracelbType
+
+SRC = ipaddress.ip_address("192.0.2.10")
+DST = ipaddress.ip_address("203.0.113.66")
+SRC6 = ipaddress.ip_address("2001:db8:1::10")
+DST6 = ipaddress.ip_address("2001:db8:f::66")
+
+
+def _flow(pkt: bytes) -> bytes:
+    """What an L4-hashing router hashes: addresses, protocol, ports (ICMP: the checksum)."""
+    v = pkt[0] >> 4
+    off, proto = ((pkt[0] & 0x0F) * 4, pkt[9]) if v == 4 else (40, pkt[6])
+    src, dst = (pkt[12:16], pkt[16:20]) if v == 4 else (pkt[8:24], pkt[24:40])
+    return src + dst + bytes([proto]) + pkt[off:off + 4]
+
+
+class DiamondIO:
+    """A network of hops per TTL; a list at a TTL is a load balancer choosing by flow hash.
+
+    ``hops[ttl-1]`` is an address, or a list of addresses (ECMP); the last
+    hop is the destination, which answers with a port unreachable / echo reply.
+    """
+
+    def __init__(self, hops, rtt=0.002, silent=()):
+        self.clock = Clock()
+        self.hops = [[ipaddress.ip_address(a) for a in (h if isinstance(h, list) else [h])]
+                     for h in hops]
+        self.rtt = rtt
+        self.silent = {ipaddress.ip_address(a) for a in silent}
+        self.run: TracelbRun | None = None
+        self.sent: list[bytes] = []
+        self.tx_times: list[float] = []
+        self.is_done = False
+        self.pending_send = False
+
+    def now_ns(self) -> int:
+        return int(round(self.clock.seconds() * 1e9))
+
+    def request_send(self) -> None:
+        if not self.pending_send:
+            self.pending_send = True
+            self.clock.callLater(0, self._slot)
+
+    def _slot(self) -> None:
+        self.pending_send = False
+        self.run.send_now()
+
+    def transmit(self, pkt: bytes) -> int:
+        self.sent.append(pkt)
+        self.tx_times.append(self.clock.seconds())
+        self.clock.callLater(self.rtt, self._answer, pkt)
+        return self.now_ns()
+
+    def finished(self) -> None:
+        self.is_done = True
+
+    def hop_for(self, pkt: bytes, ttl: int):
+        choices = self.hops[min(ttl, len(self.hops)) - 1]
+        h = int.from_bytes(hashlib.sha256(_flow(pkt) + bytes([ttl])).digest()[:4], "big")
+        return choices[h % len(choices)]
+
+    def _answer(self, pkt: bytes) -> None:
+        v = pkt[0] >> 4
+        ttl = pkt[8] if v == 4 else pkt[7]
+        last = ttl >= len(self.hops)
+        me = self.hop_for(pkt, ttl)
+        if me in self.silent:
+            return
+        src = pkt[12:16] if v == 4 else pkt[8:24]
+        quote = bytearray(pkt)
+        if v == 4:
+            quote[8] = 1
+        else:
+            quote[7] = 1
+        if not last:
+            typ = 11 if v == 4 else 3
+            rep = icmp_error(me.packed, src, typ, 0, bytes(quote), ttl=64 - ttl)
+        else:
+            proto = pkt[9] if v == 4 else pkt[6]
+            off = (pkt[0] & 0x0F) * 4 if v == 4 else 40
+            if proto in (1, 58):
+                ident, seq = struct.unpack_from("!HH", pkt, off + 4)
+                rep = packets.ip_packet(me.packed, src, proto,
+                                        packets.icmp_echo(me.packed, src, ident, seq, pkt[off + 8:]),
+                                        ttl=64) if v == 4 else None
+                if v == 4:
+                    rep = bytearray(rep)
+                    rep[20] = 0  # echo reply
+                    body = bytes(rep[20:22]) + b"\0\0" + bytes(rep[24:])
+                    rep[22:24] = struct.pack("!H", packets.checksum(body))
+                    rep = bytes(rep)
+            else:
+                typ, code = (3, 3) if v == 4 else (1, 4)
+                rep = icmp_error(me.packed, src, typ, code, bytes(quote), ttl=64)
+        r = packets.dissect(rep)
+        assert r is not None
+        self.run.on_reply(r, self.now_ns(), False)
+
+
+def run_tracelb(hops, dst=DST, src=SRC, silent=(), **kw):
+    io = DiamondIO(hops, silent=silent)
+    kw.setdefault("sport", 40000)
+    spec = TracelbSpec(dst=dst, src=src, **kw)
+    run = TracelbRun(spec, io)
+    io.run = run
+    run.start()
+    for _ in range(200000):
+        if io.is_done:
+            break
+        calls = io.clock.getDelayedCalls()
+        assert calls, "nothing scheduled but the run is not done"
+        io.clock.advance(max(0.0, min(c.getTime() for c in calls) - io.clock.seconds()))
+    assert io.is_done
+    return run.record, io
+
+
+def nodes(rec):
+    return [str(n.addr) if n.addr else "*" for n in rec.nodes]
+
+
+def links(rec):
+    return sorted((str(rec.nodes[lk.from_].addr), str(rec.nodes[lk.to].addr)) for lk in rec.links)
+
+
+DIAMOND = ["192.0.2.1", "198.18.1.2", ["198.18.11.2", "198.18.12.2"], str(DST)]
+
+
+def test_confidence_table():
+    assert [mda_k(n, 95) for n in (2, 3, 4, 5)] == [6, 11, 16, 21]
+    assert [mda_k(n, 99) for n in (2, 3, 4, 5)] == [8, 15, 21, 28]
+    with pytest.raises(ValueError):
+        mda_k(1, 95)
+
+
+def test_single_path_probes_k2_per_hop():
+    rec, io = run_tracelb(["192.0.2.1", "198.18.1.2", str(DST)])
+    assert nodes(rec) == ["192.0.2.1", "198.18.1.2", str(DST)]
+    assert links(rec) == [("192.0.2.1", "198.18.1.2"), ("198.18.1.2", str(DST))]
+    # firstaddr 1, then k(2) = 6 probes at hop 2; the destination answers the first at hop 3
+    assert rec.probec == 1 + 6 + 1 == len(io.sent)
+    assert rec.nodes[0].links == [0] and rec.nodes[2].links == []
+
+
+@pytest.mark.parametrize("method", [TracelbType.UDP_DPORT, TracelbType.UDP_SPORT,
+                                    TracelbType.ICMP_ECHO])
+def test_diamond_finds_both_branches(method):
+    rec, io = run_tracelb(DIAMOND, method=method)
+    assert set(nodes(rec)) == {"192.0.2.1", "198.18.1.2", "198.18.11.2", "198.18.12.2", str(DST)}
+    assert links(rec) == sorted([
+        ("192.0.2.1", "198.18.1.2"), ("198.18.1.2", "198.18.11.2"), ("198.18.1.2", "198.18.12.2"),
+        ("198.18.11.2", str(DST)), ("198.18.12.2", str(DST))])
+    # flows differ by what the method varies
+    flows = {_flow(p) for p in io.sent}
+    assert len(flows) > 6
+
+
+def test_diamond_ipv6():
+    hops = ["2001:db8:1::1", "2001:db8:a::2", ["2001:db8:11::2", "2001:db8:12::2"], str(DST6)]
+    rec, _ = run_tracelb(hops, dst=DST6, src=SRC6)
+    assert links(rec) == sorted([
+        ("2001:db8:1::1", "2001:db8:a::2"), ("2001:db8:a::2", "2001:db8:11::2"),
+        ("2001:db8:a::2", "2001:db8:12::2"), ("2001:db8:11::2", str(DST6)),
+        ("2001:db8:12::2", str(DST6))])
+
+
+def test_confidence_99_sends_more():
+    r95, _ = run_tracelb(DIAMOND, confidence=95)
+    r99, _ = run_tracelb(DIAMOND, confidence=99)
+    assert links(r95) == links(r99)
+    assert r99.probec > r95.probec
+    # at the load balancer with 2 next hops found, n = 3: k(3) replies
+    assert r95.probec >= 1 + 6 + 11
+
+
+def test_probec_max_caps_probes():
+    rec, io = run_tracelb(DIAMOND, probec_max=10)
+    assert rec.probec == 10 == len(io.sent)
+
+
+def test_pacing_wait_probe_between_probes():
+    rec, io = run_tracelb(["192.0.2.1", "198.18.1.2", str(DST)], wait_probe_us=250_000)
+    gaps = [b - a for a, b in zip(io.tx_times, io.tx_times[1:])]
+    assert len(gaps) == rec.probec - 1 >= 6
+    assert all(g >= 0.25 - 1e-6 for g in gaps)
+    assert min(gaps) < 0.26  # replies come in 2 ms: the wait is the only pause
+
+
+def test_silent_hop_retransmits_then_gives_up():
+    rec, io = run_tracelb(["192.0.2.1", "198.18.1.2", str(DST)], silent=["198.18.1.2"],
+                          attempts=2, wait_us=1_000_000)
+    # 1 probe to find hop 1; then k(2) = 6 flows, 2 attempts each, at hop 2
+    assert rec.probec == 1 + 6 * 2
+    assert nodes(rec) == ["192.0.2.1"] and rec.links == []
+
+
+# -- the command ------------------------------------------------------------------
+
+def test_parse_defaults_and_options():
+    o = parse_tracelb("198.51.100.66")
+    assert (o.method, o.confidence, o.dport, o.firsthop, o.gaplimit, o.attempts, o.probec_max,
+            o.wait_us, o.wait_probe_us, o.rtr) == ("udp-dport", 95, 33435, 1, 3, 2, 3000,
+                                                   5_000_000, 250_000, None)
+    o = parse_tracelb("-P ICMP-echo -c 99 -q 1 -w 2 -W 15 -f 2 -g 5 -U 7 -Q 50 -r 192.0.2.2 198.51.100.66")
+    assert (o.method, o.confidence, o.attempts, o.wait_us, o.wait_probe_us, o.firsthop,
+            o.gaplimit, o.userid, o.probec_max, str(o.rtr)) == (
+        "icmp-echo", 99, 1, 2_000_000, 150_000, 2, 5, 7, 50, "192.0.2.2")
+    assert parse_tracelb(o.to_command().split(None, 1)[1]) == o
+    assert parse_tracelb("-W 0.5s 198.51.100.66").wait_probe_us == 500_000
+
+
+@pytest.mark.parametrize("cmd,msg", [
+    ("-c 90 198.51.100.66", "-c failed: confidence must be 95 or 99"),
+    ("-P udp 198.51.100.66", "-P failed: invalid tracelb method 'udp'"),
+    ("-W 10 198.51.100.66", "-W failed: inter-probe delay must be within 0.15s - 2s"),
+    ("-w 11 198.51.100.66", "-w failed: timeout must be within 1s - 10s"),
+    ("-q 6 198.51.100.66", "-q failed: attempts must be within 1 - 5"),
+    ("-Q 49 198.51.100.66", "-Q failed: max-probec must be within 50 - 65535".replace("max-probec", "probec_max")),
+    ("-r 2001:db8::1 198.51.100.66", "invalid router address '2001:db8::1'"),
+    ("-P tcp-sport 2001:db8:d::66", "tracelb -P tcp-sport is not available for IPv6 destinations"),
+    ("-q 1 -q 2 198.51.100.66", "repeated option -q"),
+    ("", "expected address to trace"),
+])
+def test_parse_refusals(cmd, msg):
+    with pytest.raises(CommandError) as e:
+        parse_tracelb(cmd)
+    assert str(e.value) == msg
