@@ -32,8 +32,11 @@ import struct
 from typing import BinaryIO, Iterator, Optional
 
 from ixpscamper.warts.records import (
-    CycleDefinition, CycleStart, CycleStop, IcmpExt, LinkAddress, Ping, PingReply,
-    PmtudNote, Timeval, Trace, TraceHop, TracePmtud, UnknownRecord, WartsList,
+    CycleDefinition, CycleStart, CycleStop, Dealias, DealiasAlly, DealiasBump, DealiasMercator,
+    DealiasMidardisc, DealiasMidardiscRound, DealiasMidarest, DealiasPrefixscan, DealiasProbe,
+    DealiasProbedef, DealiasRadargun, DealiasReply, IcmpExt, LinkAddress, Ping, PingReply,
+    PmtudNote, Timeval, Trace, TraceHop, TracePmtud, Tracelb, TracelbLink, TracelbNode,
+    TracelbProbe, TracelbProbeset, TracelbReply, UnknownRecord, WartsList,
 )
 
 __all__ = ["WartsError", "WartsDecoder", "iter_records", "iter_text", "read_records",
@@ -52,7 +55,7 @@ _TV = struct.Struct(">II")
 _tuple_new = tuple.__new__
 
 _RECORD_NAMES = {1: "list", 2: "cycle start", 3: "cycle definition", 4: "cycle stop",
-                 6: "trace", 7: "ping"}
+                 6: "trace", 7: "ping", 8: "tracelb", 9: "dealias"}
 
 
 class WartsError(Exception):
@@ -226,6 +229,31 @@ def _ifname(buf, pos, end, ctx):
     return name, pos
 
 
+def _xs(buf, pos, table):
+    """Prefixscan's excluded addresses: a u16 count, then that many addresses."""
+    n = _U16.unpack_from(buf, pos)[0]
+    pos += 2
+    out = []
+    for _ in range(n):
+        a, pos = _addr(buf, pos, table)
+        out.append(a)
+    return out, pos
+
+
+def _sched(buf, pos):
+    """A MIDAR discovery schedule: u32 count, then (timeval, u32 begin, u32 end) each."""
+    n = _U32.unpack_from(buf, pos)[0]
+    pos += 4
+    if n > (len(buf) - pos) // 16:
+        raise _Bad(f"schedule of {n} rounds runs past the record")
+    out = []
+    for _ in range(n):
+        s, us, b, e = struct.unpack_from(">IIII", buf, pos)
+        out.append(DealiasMidardiscRound(Timeval(s, us), b, e))
+        pos += 16
+    return out, pos
+
+
 # --------------------------------------------------------------------------
 # generated flags+params decoders
 
@@ -247,9 +275,34 @@ _CYCLE_OPT = ["I", "str"]
 _PMTUD = ["H", "H", "H", "B", "B"]
 _PMTUD_NOTE = ["B", "H", "H"]
 
+# tracelb (type 8) and dealias (type 9) structures, field by field
+_TRACELB_HDR = ["I", "I", "I", "I", "tv", "H", "H", "H", "B", "B", "B", "B", "B", "B", "B", "H",
+                "H", "I", "I", "B", "addr", "addr", "I", "B", "saddr", "str"]
+_TLB_NODE = ["I", "B", "H", "B", "addr", "str"]
+_TLB_LINK = ["H", "H", "B"]
+_TLB_SET = ["H"]
+_TLB_PROBE = ["tv", "H", "B", "B", "H"]
+_TLB_REPLY = ["tv", "H", "B", "B", "tc", "B", "icmpext", "B", "B", "I", "addr"]
+_DEALIAS_HDR = ["I", "I", "tv", "B", "B", "I", "I", "str"]
+_DL_MERCATOR = ["B", "B"]
+_DL_ALLY = ["H", "B", "B", "H", "B"]
+_DL_RADARGUN = ["I", "H", "H", "I", "B", "B"]
+_DL_PREFIXSCAN = ["addr", "addr", "addr", "xs", "B", "B", "H", "H", "B", "H", "B", "B"]
+_DL_BUMP = ["H", "H", "B"]
+_DL_MIDAREST = ["H", "B", "I", "I", "I"]
+_DL_MIDARDISC = ["I", "I", "sched", "tv"]
+_DL_PROBEDEF = ["I", "I", "I", "B", "B", "B", "I", "B", "H", "addr", "addr", "H", "H", "H"]
+_DL_PROBE = ["I", "tv", "H", "H", "I"]
+_DL_REPLY = ["I", "tv", "H", "B", "tc", "B", "icmpext", "B", "B", "addr", "I", "B", "H"]
+
 _SPECS = {"trace": _TRACE_HDR, "trace_text": _TRACE_HDR, "hop": _TRACE_HOP, "ping": _PING_HDR,
           "reply": _PING_REPLY,
-          "list": _LIST_OPT, "cycle": _CYCLE_OPT, "pmtud": _PMTUD, "note": _PMTUD_NOTE}
+          "list": _LIST_OPT, "cycle": _CYCLE_OPT, "pmtud": _PMTUD, "note": _PMTUD_NOTE,
+          "tracelb": _TRACELB_HDR, "tlb_node": _TLB_NODE, "tlb_link": _TLB_LINK,
+          "tlb_set": _TLB_SET, "tlb_probe": _TLB_PROBE, "tlb_reply": _TLB_REPLY,
+          "dealias": _DEALIAS_HDR, "dl_1": _DL_MERCATOR, "dl_2": _DL_ALLY, "dl_3": _DL_RADARGUN,
+          "dl_4": _DL_PREFIXSCAN, "dl_5": _DL_BUMP, "dl_6": _DL_MIDAREST, "dl_7": _DL_MIDARDISC,
+          "dl_probedef": _DL_PROBEDEF, "dl_probe": _DL_PROBE, "dl_reply": _DL_REPLY}
 #: how many fields of each structure scamper 20211212 reads.  Fields after
 #: these come from newer scamper versions: the Debian tools skip them by
 #: length, so a malformed one must not spoil the record; they are decoded
@@ -260,7 +313,8 @@ _KNOWN_2021 = {"trace": 32, "trace_text": 32, "ping": 32, "reply": 17}
 #: it (it rejects every address record), so 0 reads as "no address" and
 #: anything else is an error.  (Hop field 1: see _compile_hop.)
 _GID_FIELDS = {"trace": (3, 4), "trace_text": (3, 4), "ping": (3, 4), "reply": (1,),
-               "dtree": (1, 2)}
+               "dtree": (1, 2), "tracelb": (3, 4), "tlb_node": (1,), "tlb_reply": (10,),
+               "dl_probedef": (1, 2), "dl_reply": (1,)}
 
 _decoders: dict = {}
 _DECODERS_MAX = 4096
@@ -296,7 +350,8 @@ def _compile(kind: str, flagbytes: bytes):
     lenient: list[int] = []
     env = {"_addr": _addr, "_saddr": _saddr, "_str": _str, "_addrlist": _addrlist,
            "_ts14": _ts14, "_icmpext": _icmpext, "_ifname": _ifname, "_Bad": _Bad,
-           "_tn": _tuple_new, "Timeval": Timeval, "_SE": struct.error}
+           "_tn": _tuple_new, "Timeval": Timeval, "_SE": struct.error, "_xs": _xs,
+           "_sched": _sched}
     if kind == "trace_text":
         # the text fast path: addresses as (text, is_ipv4), no objects
         env["_addr"] = _addr_text
@@ -364,6 +419,10 @@ def _compile(kind: str, flagbytes: bytes):
             lines.append(f"{ind}v{fid}, pos = _icmpext(buf, pos)")
         elif k == "ifname":
             lines.append(f"{ind}v{fid}, pos = _ifname(buf, pos, nb, ctx)")
+        elif k == "xs":
+            lines.append(f"{ind}v{fid}, pos = _xs(buf, pos, table)")
+        elif k == "sched":
+            lines.append(f"{ind}v{fid}, pos = _sched(buf, pos)")
         elif k == "bytes8":
             # the pattern's length is the previous field (8); scamper's
             # extract_bytes_alloc wants pos inside the record even for 0 bytes
@@ -711,6 +770,10 @@ _TOOL_TYPES = {"sc_warts2text": {8: "tracelb", 9: "dealias", 11: "tbit", 12: "st
                "sc_warts2json": {8: "tracelb", 9: "dealias", 11: "tbit"}}
 
 
+#: record types beyond trace and ping that our renderers print like each tool
+_RENDERED: dict[str, set] = {"sc_warts2text": set(), "sc_warts2json": set()}
+
+
 class _Resolver:
     """File-wide state: lists and cycles by warts id.
 
@@ -965,12 +1028,201 @@ class _Resolver:
         # (bytes after the replies are ignored, as scamper does)
         return p
 
+    # ---- tracelb (type 8), as scamper_file_warts_tracelb_read reads it
+
+    def tracelb(self, buf):
+        table: list = []
+        v, pos = _params("tracelb", buf, 0, table)
+        if v is None:
+            raise _Bad("tracelb without header fields")
+        (lid, cid, _sg, _dg, start, sport, dport, psize, typ, fh, wt, wp, att, conf, tos, nodec,
+         linkc, probec, pmax, gl, src, dst, uid, flags, rtr, errmsg) = v
+        if dst is None:
+            raise _Bad("tracelb without a destination")
+        # scamper allocates the structure zeroed: absent fields read as 0
+        t = Tracelb(dst, src, rtr, self.list_of(lid), self.cycle_of(cid), uid or 0,
+                    start if start is not None else Timeval(0, 0), sport or 0, dport or 0,
+                    psize or 0, typ or 0, fh or 0, att or 0, conf or 0, tos or 0, gl or 0,
+                    flags or 0, probec or 0, pmax or 0, wt or 0, wp or 0, errmsg)
+        nodec = nodec or 0
+        nodes = t.nodes
+        declared = []
+        for _ in range(nodec):
+            nv, pos = _params("tlb_node", buf, pos, table)
+            _g, nflags, nlinkc, qttl, addr, name = nv if nv is not None else (None,) * 6
+            nodes.append(TracelbNode(addr, name, nflags or 0, qttl or 0))
+            declared.append(nlinkc or 0)
+        for i in range(linkc or 0):
+            lv, pos = _params("tlb_link", buf, pos, table)
+            frm, to, hopc = lv if lv is not None else (None,) * 3
+            if frm is None:
+                raise _Bad("tracelb link without a from node")
+            if frm >= nodec:
+                raise _Bad(f"tracelb link from node {frm} of {nodec}")
+            if to is not None and to >= nodec:
+                raise _Bad(f"tracelb link to node {to} of {nodec}")
+            link = TracelbLink(frm, to)
+            for _ in range(hopc or 0):
+                sv, pos = _params("tlb_set", buf, pos, table)
+                ps = TracelbProbeset()
+                for _ in range((sv[0] or 0) if sv is not None else 0):
+                    pr, pos = self._tlb_probe(buf, pos, table)
+                    ps.probes.append(pr)
+                link.sets.append(ps)
+            t.links.append(link)
+            # each node's links are the links from it, in order; there must
+            # be exactly as many as the node declares (scamper checks both)
+            nl = nodes[frm].links
+            if len(nl) == declared[frm]:
+                raise _Bad(f"tracelb node {frm} has more links than its {declared[frm]}")
+            nl.append(i)
+        for i, n in enumerate(nodes):
+            if len(n.links) != declared[i]:
+                raise _Bad(f"tracelb node {i} declares {declared[i]} links but has "
+                           f"{len(n.links)}")
+        return t
+
+    def _tlb_probe(self, buf, pos, table):
+        pv, pos = _params("tlb_probe", buf, pos, table)
+        tx, flowid, ttl, attempt, rxc = pv if pv is not None else (None,) * 5
+        pr = TracelbProbe(tx if tx is not None else Timeval(0, 0), flowid or 0, ttl or 0,
+                          attempt or 0)
+        rxs = pr.rxs
+        for _ in range(rxc or 0):
+            rv, pos = _params("tlb_reply", buf, pos, table)
+            if rv is None:
+                raise _Bad("tracelb reply without fields")
+            rx, ipid, rttl, rflags, tc, tcpf, ext, qttl, qtos, _g, frm = rv
+            if frm is None:
+                raise _Bad("tracelb reply without an address")
+            it, ic = tc if tc is not None else (0, 0)
+            rxs.append(TracelbReply(frm, rx if rx is not None else Timeval(0, 0), ipid or 0,
+                                    rttl or 0, rflags or 0, it, ic, qtos or 0, qttl or 0, ext,
+                                    tcpf or 0))
+        return pr, pos
+
+    # ---- dealias (type 9), as scamper_file_warts_dealias_read reads it
+
+    def dealias(self, buf):
+        v, pos = _params("dealias", buf, 0, None)
+        lid, cid, start, method, result, probec, uid, errmsg = (
+            v if v is not None else (None,) * 8)
+        d = Dealias(method or 0, None, self.list_of(lid), self.cycle_of(cid), uid or 0,
+                    start if start is not None else Timeval(0, 0), result or 0, errmsg)
+        if not method or method > 7:
+            return d  # scamper reads a method it does not know as a bare header
+        table: list = []
+        mv, pos = _params(f"dl_{method}", buf, pos, table)
+        data, defs, pos = self._dl_method(method, mv, buf, pos, table)
+        d.data = data
+        probes = d.probes
+        ndefs = len(defs)
+        for _ in range(probec or 0):
+            pv, pos = _params("dl_probe", buf, pos, table)
+            pdid, tx, replyc, ipid, seq = pv if pv is not None else (None,) * 5
+            pdid = pdid or 0
+            if pdid >= ndefs:
+                raise _Bad(f"dealias probe refers to probedef {pdid} of {ndefs}")
+            pr = DealiasProbe(defs[pdid], seq or 0, tx if tx is not None else Timeval(0, 0),
+                              ipid or 0)
+            for _ in range(replyc or 0):
+                rv, pos = _params("dl_reply", buf, pos, table)
+                if rv is None:
+                    raise _Bad("dealias reply without fields")
+                (_g, rx, ripid, rttl, tc, qttl, ext, proto, tcpf, src, ipid32, rflags,
+                 size) = rv
+                if src is None:
+                    raise _Bad("dealias reply without a source address")
+                if proto is None:
+                    proto = 1 if type(src) is _V4 else 58
+                it, ic = tc if tc is not None else (0, 0)
+                pr.replies.append(DealiasReply(src, rx if rx is not None else Timeval(0, 0),
+                                               ripid or 0, ipid32 or 0, rttl or 0, size or 0,
+                                               rflags or 0, proto, it, ic, qttl or 0,
+                                               tcpf or 0, ext))
+            probes.append(pr)
+        return d
+
+    @staticmethod
+    def _probedef(buf, pos, table):
+        v, pos = _params("dl_probedef", buf, pos, table)
+        if v is None:
+            raise _Bad("dealias probedef without fields")
+        _d, _s, pid, meth, ttl, tos, b4, tcpf, icmpid, dst, src, size, mtu, csum = v
+        if dst is None:
+            raise _Bad("dealias probedef without a destination")
+        meth = meth or 0
+        pd = DealiasProbedef(dst, src, pid or 0, meth, ttl or 0, tos or 0, size or 0, mtu or 0)
+        if meth == 1:
+            # older files keep the checksum in the low half of the 4 bytes
+            pd.icmp_csum = (b4 & 0xFFFF) if b4 is not None else (csum or 0)
+            pd.icmp_id = icmpid or 0
+        elif meth in (2, 3, 4, 5, 6):
+            b4 = b4 or 0
+            pd.sport, pd.dport = b4 >> 16, b4 & 0xFFFF
+            if meth in (2, 4, 6):
+                pd.tcp_flags = tcpf or 0
+        else:
+            raise _Bad(f"dealias probedef with unknown method {meth}")
+        return pd, pos
+
+    def _probedefs(self, n, buf, pos, table):
+        out = []
+        for _ in range(n):
+            pd, pos = self._probedef(buf, pos, table)
+            out.append(pd)
+        return out, pos
+
+    def _dl_method(self, method, mv, buf, pos, table):
+        """The method's options and probedefs: ``(data, probedefs, pos)``."""
+        pds = self._probedefs
+        if method == 1:
+            att, wt = mv if mv is not None else (None,) * 2
+            defs, pos = pds(1, buf, pos, table)
+            return DealiasMercator(defs[0], att or 0, wt or 0), defs, pos
+        if method == 2:
+            wp, wt, att, fudge, fl = mv if mv is not None else (None,) * 5
+            defs, pos = pds(2, buf, pos, table)
+            return DealiasAlly(defs, wp or 0, wt or 0, att or 0, fudge or 0, fl or 0), defs, pos
+        if method == 5:
+            wp, bl, att = mv if mv is not None else (None,) * 3
+            defs, pos = pds(2, buf, pos, table)
+            return DealiasBump(defs, wp or 0, bl or 0, att or 0), defs, pos
+        if method == 4:
+            (a, b, ab, xs, pfx, att, fudge, wp, wt, pdc, fl, rc) = (
+                mv if mv is not None else (None,) * 12)
+            defs, pos = pds(pdc or 0, buf, pos, table)
+            return DealiasPrefixscan(a, b, ab, xs or [], pfx or 0, att or 0, fudge or 0, wp or 0,
+                                     wt or 0, fl or 0, 5 if rc is None else rc, defs), defs, pos
+        if method == 3:
+            pdc, rounds, wp, wr, wt, fl = mv if mv is not None else (None,) * 6
+            if not pdc:
+                raise _Bad("radargun without probedefs")
+            defs, pos = pds(pdc, buf, pos, table)
+            return DealiasRadargun(defs, rounds or 0, wp or 0, wr or 0, wt or 0, fl or 0), \
+                defs, pos
+        if method == 6:
+            pdc, rounds, wp, wr, wt = mv if mv is not None else (None,) * 5
+            if not pdc:
+                raise _Bad("midarest without probedefs")
+            defs, pos = pds(pdc, buf, pos, table)
+            return DealiasMidarest(defs, rounds or 0, wp or 0, wr or 0, wt or 0), defs, pos
+        pdc, wt, sched, startat = mv if mv is not None else (None,) * 4
+        if not pdc:
+            raise _Bad("midardisc without probedefs")
+        defs, pos = pds(pdc, buf, pos, table)
+        return DealiasMidardisc(defs, wt or 0, sched or [], startat), defs, pos
+
     def decode(self, rtype: int, body: bytes, offset: int):
         try:
             if rtype == 6:
                 return self.trace(body)
             if rtype == 7:
                 return self.ping(body)
+            if rtype == 8 or rtype == 9:
+                if self.like is not None and rtype not in _RENDERED[self.like]:
+                    self.unknown_like(rtype, body)
+                return self.tracelb(body) if rtype == 8 else self.dealias(body)
             if rtype == 1:
                 return self.list_rec(body)
             if rtype == 2:

@@ -18,7 +18,9 @@ import struct
 from typing import BinaryIO, Optional
 
 from ixpscamper.warts.records import (
-    CycleDefinition, CycleStart, CycleStop, Ping, Trace, TraceHop, UnknownRecord, WartsList,
+    CycleDefinition, CycleStart, CycleStop, Dealias, DealiasAlly, DealiasBump, DealiasMercator,
+    DealiasMidardisc, DealiasMidarest, DealiasPrefixscan, DealiasRadargun, Ping, Trace, TraceHop,
+    Tracelb, UnknownRecord, WartsList,
 )
 
 __all__ = ["encode_record", "encode_list", "encode_cycle", "encode_cycle_stop", "WartsWriter",
@@ -373,6 +375,235 @@ def _ping_body(p: Ping, list_id: int, cycle_id: int) -> bytes:
                     + [_reply(r, v4, icmp_method, table) for r in replies])
 
 
+# --------------------------------------------------------------------------
+# tracelb (type 8): the fields scamper_file_warts_tracelb_write writes
+
+def _tracelb_body(t: Tracelb, list_id: int, cycle_id: int) -> bytes:
+    table = _Table()
+    f = [(1, _I(list_id)), (2, _I(cycle_id)), (5, _tv(t.start)), (6, _H(t.sport)),
+         (7, _H(t.dport)), (8, _H(t.probe_size)), (9, _B(t.type)), (10, _B(t.firsthop)),
+         (11, _B(t.wait_timeout)), (12, _B(t.wait_probe)), (13, _B(t.attempts)),
+         (14, _B(t.confidence)), (15, _B(t.tos)), (16, _H(len(t.nodes))),
+         (17, _H(len(t.links))), (18, _I(t.probec)), (19, _I(t.probec_max)),
+         (20, _B(t.gaplimit))]
+    if t.src is not None:
+        f.append((21, table.enc(t.src)))
+    f.append((22, table.enc(t.dst)))
+    if t.userid:
+        f.append((23, _I(t.userid)))
+    if t.flags:
+        f.append((24, _B(t.flags)))
+    if t.rtr is not None:
+        f.append((25, _static(t.rtr)))
+    if t.errmsg is not None:
+        f.append((26, _s(t.errmsg)))
+    out = [_fp(f)]
+    nodec = len(t.nodes)
+    linkc = [0] * nodec
+    for ln in t.links:
+        if not 0 <= ln.from_ < nodec or (ln.to is not None and not 0 <= ln.to < nodec):
+            raise WartsEncodeError("tracelb link refers to a node that is not in nodes")
+        linkc[ln.from_] += 1
+    for i, n in enumerate(t.nodes):
+        nf = [(2, _B(n.flags)), (3, _H(linkc[i]))]
+        if n.flags & 0x01:
+            nf.append((4, _B(n.q_ttl)))
+        if n.addr is not None:
+            nf.append((5, table.enc(n.addr)))
+        if n.name is not None:
+            nf.append((6, _s(n.name)))
+        out.append(_fp(nf))
+    for ln in t.links:
+        lf = [(1, _H(ln.from_))]
+        if ln.to is not None:
+            lf.append((2, _H(ln.to)))
+        lf.append((3, _B(len(ln.sets))))
+        out.append(_fp(lf))
+        for ps in ln.sets:
+            out.append(_fp([(1, _H(len(ps.probes)))]))
+            for pr in ps.probes:
+                out.append(_fp([(1, _tv(pr.tx)), (2, _H(pr.flowid)), (3, _B(pr.ttl)),
+                                (4, _B(pr.attempt)), (5, _H(len(pr.rxs)))]))
+                for r in pr.rxs:
+                    tcp = r.reply_flags & 0x02
+                    rf = [(1, _tv(r.reply_rx)), (2, _H(r.reply_ipid))]
+                    if r.reply_flags & 0x01:
+                        rf.append((3, _B(r.reply_ttl)))
+                    rf.append((4, _B(r.reply_flags)))
+                    if tcp:
+                        rf.append((6, _B(r.reply_tcp_flags)))
+                    else:
+                        rf.append((5, _BB(r.reply_icmp_type, r.reply_icmp_code)))
+                        if r.reply_icmp_exts:
+                            rf.append((7, _icmpext(r.reply_icmp_exts)))
+                        rf += [(8, _B(r.reply_icmp_q_ttl)), (9, _B(r.reply_icmp_q_tos))]
+                    rf.append((11, table.enc(r.reply_from)))
+                    out.append(_fp(rf))
+    return b"".join(out)
+
+
+# --------------------------------------------------------------------------
+# dealias (type 9): the fields scamper_file_warts_dealias_write writes
+
+_DEALIAS_CLASS = {1: DealiasMercator, 2: DealiasAlly, 3: DealiasRadargun, 4: DealiasPrefixscan,
+                  5: DealiasBump, 6: DealiasMidarest, 7: DealiasMidardisc}
+
+
+def _probedef(p, table: _Table) -> bytes:
+    icmp = p.method == 1
+    tcp = p.method in (2, 4, 6)
+    udp = p.method in (3, 5)
+    if not (icmp or tcp or udp):
+        raise WartsEncodeError(f"dealias probedef method {p.method} unknown")
+    f = []
+    if p.id:
+        f.append((3, _I(p.id)))
+    f += [(4, _B(p.method)), (5, _B(p.ttl))]
+    if p.tos:
+        f.append((6, _B(p.tos)))
+    if tcp or udp:
+        f.append((7, _H(p.sport) + _H(p.dport)))
+    if tcp:
+        f.append((8, _B(p.tcp_flags)))
+    if icmp:
+        f.append((9, _H(p.icmp_id)))
+    f.append((10, table.enc(p.dst)))
+    if p.src is not None:
+        f.append((11, table.enc(p.src)))
+    if p.size:
+        f.append((12, _H(p.size)))
+    if p.mtu:
+        f.append((13, _H(p.mtu)))
+    if icmp and p.icmp_csum:
+        f.append((14, _H(p.icmp_csum)))
+    return _fp(f)
+
+
+def _dealias_data(d, table: _Table) -> tuple[bytes, list]:
+    m = d.method
+    x = d.data
+    cls = _DEALIAS_CLASS.get(m)
+    if cls is None:
+        raise WartsEncodeError(f"dealias method {m} unknown")
+    if not isinstance(x, cls):
+        raise WartsEncodeError(f"dealias method {m} needs a {cls.__name__}, not "
+                               f"{type(x).__name__}")
+    if m == 1:
+        defs = [x.probedef]
+        f = [(1, _B(x.attempts)), (2, _B(x.wait_timeout))]
+    elif m in (2, 5):
+        defs = list(x.probedefs)
+        if len(defs) != 2:
+            raise WartsEncodeError(f"{cls.__name__} needs exactly 2 probedefs")
+        if m == 2:
+            f = [(1, _H(x.wait_probe)), (2, _B(x.wait_timeout)), (3, _B(x.attempts))]
+            if x.fudge:
+                f.append((4, _H(x.fudge)))
+            if x.flags:
+                f.append((5, _B(x.flags)))
+        else:
+            f = [(1, _H(x.wait_probe)), (2, _H(x.bump_limit)), (3, _B(x.attempts))]
+    elif m == 3:
+        defs = list(x.probedefs)
+        f = [(1, _I(len(defs))), (2, _H(x.rounds)), (3, _H(x.wait_probe)),
+             (4, _I(x.wait_round)), (5, _B(x.wait_timeout))]
+        if x.flags:
+            f.append((6, _B(x.flags)))
+    elif m == 4:
+        defs = list(x.probedefs)
+        f = []
+        for fid, a in ((1, x.a), (2, x.b), (3, x.ab)):
+            if a is not None:
+                f.append((fid, table.enc(a)))
+        if x.xs:
+            f.append((4, _H(len(x.xs)) + b"".join(table.enc(a) for a in x.xs)))
+        f += [(5, _B(x.prefix)), (6, _B(x.attempts)), (7, _H(x.fudge)), (8, _H(x.wait_probe)),
+              (9, _B(x.wait_timeout))]
+        if defs:
+            f.append((10, _H(len(defs))))
+        if x.flags:
+            f.append((11, _B(x.flags)))
+        if x.replyc != 5:
+            f.append((12, _B(x.replyc)))
+    elif m == 6:
+        defs = list(x.probedefs)
+        f = [(1, _H(len(defs))), (2, _B(x.rounds)), (3, _I(x.wait_probe)),
+             (4, _I(x.wait_round)), (5, _I(x.wait_timeout))]
+    else:
+        defs = list(x.probedefs)
+        f = [(1, _I(len(defs))), (2, _I(x.wait_timeout))]
+        if x.sched:
+            f.append((3, _I(len(x.sched)) + b"".join(
+                _tv(r.start) + _II(r.begin, r.end) for r in x.sched)))
+        if x.startat is not None:
+            f.append((4, _tv(x.startat)))
+    if m in (3, 6, 7) and not defs:
+        raise WartsEncodeError(f"{cls.__name__} needs at least one probedef")
+    # the method's addresses enter the table before the probedefs'
+    head = _fp(f)
+    return head + b"".join(_probedef(p, table) for p in defs), defs
+
+
+def _dealias_body(d: Dealias, list_id: int, cycle_id: int) -> bytes:
+    f = [(1, _I(list_id)), (2, _I(cycle_id)), (3, _tv(d.start)), (4, _B(d.method))]
+    if d.result:
+        f.append((5, _B(d.result)))
+    if d.probes:
+        f.append((6, _I(len(d.probes))))
+    if d.userid:
+        f.append((7, _I(d.userid)))
+    if d.errmsg is not None:
+        f.append((8, _s(d.errmsg)))
+    out = [_fp(f)]
+    if d.data is None:
+        if d.probes or (d.method and d.method <= 7):
+            raise WartsEncodeError("dealias without method options (data)")
+        return out[0]
+    table = _Table()
+    body, defs = _dealias_data(d, table)
+    out.append(body)
+    for pr in d.probes:
+        pd = pr.probedef
+        if not 0 <= pd.id < len(defs) or defs[pd.id] is not pd and defs[pd.id] != pd:
+            raise WartsEncodeError("dealias probe's probedef is not its method's probedef "
+                                   "with that id")
+        pf = []
+        if pd.id:
+            pf.append((1, _I(pd.id)))
+        pf.append((2, _tv(pr.tx)))
+        if pr.replies:
+            pf.append((3, _H(len(pr.replies))))
+        if pd.dst.version == 4:
+            pf.append((4, _H(pr.ipid)))
+        if pr.seq:
+            pf.append((5, _I(pr.seq)))
+        out.append(_fp(pf))
+        for r in pr.replies:
+            icmp = r.proto in (1, 58)
+            rf = [(2, _tv(r.rx))]
+            v = r.src.version
+            if v == 4 and r.ipid:
+                rf.append((3, _H(r.ipid)))
+            rf.append((4, _B(r.ttl)))
+            if icmp:
+                rf += [(5, _BB(r.icmp_type, r.icmp_code)), (6, _B(r.icmp_q_ttl))]
+                if r.icmp_exts:
+                    rf.append((7, _icmpext(r.icmp_exts)))
+            else:
+                rf.append((8, _B(r.proto)))
+            if r.proto == 6:
+                rf.append((9, _B(r.tcp_flags)))
+            rf.append((10, table.enc(r.src)))
+            if v == 6 and r.ipid32:
+                rf.append((11, _I(r.ipid32)))
+            if r.flags:
+                rf.append((12, _B(r.flags)))
+            if r.size:
+                rf.append((13, _H(r.size)))
+            out.append(_fp(rf))
+    return b"".join(out)
+
+
 def encode_list(lst: WartsList, list_id: int) -> bytes:
     """The list record (type 1) for ``lst`` with warts id ``list_id``."""
     f = []
@@ -400,7 +631,8 @@ def encode_cycle_stop(stop: CycleStop, cycle_id: int) -> bytes:
 
 
 def encode_record(rec, list_id: int = 0, cycle_id: int = 0) -> bytes:
-    """Encode a :class:`Trace`, :class:`Ping` or :class:`UnknownRecord` as one
+    """Encode a :class:`Trace`, :class:`Ping`, :class:`Tracelb`, :class:`Dealias` or
+    :class:`UnknownRecord` as one
     complete warts record (8-byte header included).
 
     ``list_id`` / ``cycle_id`` are the warts ids (from 1; 0 = none) the
@@ -415,6 +647,10 @@ def encode_record(rec, list_id: int = 0, cycle_id: int = 0) -> bytes:
             return _rec(6, _trace_body(rec, list_id, cycle_id))
         if isinstance(rec, Ping):
             return _rec(7, _ping_body(rec, list_id, cycle_id))
+        if isinstance(rec, Tracelb):
+            return _rec(8, _tracelb_body(rec, list_id, cycle_id))
+        if isinstance(rec, Dealias):
+            return _rec(9, _dealias_body(rec, list_id, cycle_id))
     except struct.error as e:
         raise WartsEncodeError(f"value out of range: {e}") from None
     if isinstance(rec, UnknownRecord):
@@ -469,7 +705,7 @@ class WartsWriter:
     def encode(self, rec) -> bytes:
         """The bytes :meth:`write` would write for ``rec`` (and update ids)."""
         out: list[bytes] = []
-        if isinstance(rec, (Trace, Ping)):
+        if isinstance(rec, (Trace, Ping, Tracelb, Dealias)):
             lid = self._list_id(rec.list, out)
             cid = self._cycle_id(rec.cycle, out)
             out.append(encode_record(rec, lid, cid))
