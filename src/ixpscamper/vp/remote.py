@@ -141,7 +141,10 @@ class RemoteVP:
                 self.session.send_data(ch, data)
 
         def finish(ch=channel) -> None:
-            self.sources.pop(ch, None)
+            src = self.sources.pop(ch, None)
+            if src is not None:
+                log.info("channel {ch} done (user detached): {n} result(s) sent", ch=ch,
+                         n=src.results_sent)
             if ch in self.session.channels:
                 self.session.send_fin(ch)
 
@@ -149,7 +152,7 @@ class RemoteVP:
                              list_name=f"{mid}_{k}", monitor=self.monitor, dialect=self.dialect,
                              hostname=self.hostname, label=f"channel {channel}")
         self.sources[channel] = src
-        log.debug("channel {ch} opened", ch=channel)
+        log.info("channel {ch} opened (a user attached); {n} open", ch=channel, n=len(self.sources))
 
     @_guarded
     def channel_data(self, channel: int, data: bytes) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from twisted.python import usage
 
+from ixpscamper.ops import daemon as _daemon
 from ixpscamper.ops import logs as _logs
-from ixpscamper.ops import metrics as _metrics
 from ixpscamper.ops.config import ConfigFileMixin
 from ixpscamper.remote.frames import valid_monitor_name
 from ixpscamper.vp.service import ConfigError, VPConfig, VPService, split_hostport
@@ -48,10 +48,7 @@ class Options(ConfigFileMixin, usage.Options):
         ["unix", "U", None, "also serve the control protocol on this unix socket (mode 0700)"],
         ["control-port", "P", None, "also serve the control protocol on [IP:]PORT (default IP 127.0.0.1)"],
         ["hostname", None, None, "host name written into cycle records (default: this host's)"],
-        ["status", None, None, "serve a JSON status document on this unix socket (mode 0700); "
-                               "read it with ixp-status PATH"],
-        _metrics.OPT_PARAMETER,
-    ] + _logs.OPT_PARAMETERS
+    ] + _daemon.OPT_PARAMETERS  # --status, --metrics, --log-format, --log-level
     optFlags = [
         ["no-tls", None, "plain TCP to the controller (like scamper -O notls-remote)"],
     ]
