@@ -19,15 +19,38 @@ is refused; a repeated option replaces the earlier value, except ``-r``,
 hoplimit``, ...); the 2021 binary gives no reason at all.  Only IP literals
 are accepted as addresses (scamper resolves numeric hosts only, too).
 
+scamper 2026's syntax is accepted as well (``scamper_ping_cmd.c`` /
+``scamper_trace_cmd.c`` of 20260420 and its ``timeval_fromstr``), with the
+values scamper 2026 records: every time option takes a decimal number with
+an optional unit ``s``, ``ms`` or ``us`` (``-i 0.5s``, ``-i 500ms``,
+``-W 1.5s``, ``trace -w 2.0s``, ``trace -W 50ms``) -- the forms the 2026
+Python module's ``do_ping`` / ``do_trace`` write -- and ping ``-O dltx``.
+A bare number keeps its option's unit: seconds for ping ``-i``/``-W`` and
+trace ``-w``, 10 ms for trace ``-W``.  No exponents (Python writes 10 us as
+``1e-05``; scamper refuses it too), nothing finer than a microsecond, no
+fraction of ``us``.  Limits are 2026's: ping ``-i`` 1 ms - 20 s, ping ``-W``
+1 ms - 255 s (kept to the microsecond: ``timeout`` + ``timeout_us``), trace
+``-w`` whole seconds 1 - 10, trace ``-W`` steps of 10 ms up to 2 s.  Without
+``-W``, a ping waits max(1 s, ``-i``) after its last probe, exactly (2026;
+20211212 dropped the fraction of ``-i``, and the whole seconds agree).
+Where the two versions read the same text differently, 20211212's meaning
+is kept: a bare integer is read with strtol base 0 (``trace -w 010`` is 8
+s; 2026 reads 10), repeated options replace earlier ones (2026 refuses
+them), and ``ping -C`` counts its two checksum bytes in the default probe
+size (86 for ICMP echo; 2026 gives 84).
+
 Deliberate departures.  Refused with "... not supported by ixpscamper":
 doubletree (``trace -z``/``-Z``), confidence probing (``trace -c``),
 fragment traceroute (``trace -o``), ``trace -O ptr``, ping ``-O
-spoof|nosrc|tbt`` and ping ``-M`` (pseudo-MTU).  Also refused: ``-U`` above
-4294967295 (scamper wraps it to 32 bits) and ``ping -R`` to an IPv6 address
-(scamper 20211212 accepts it and crashes).  ``ping -i`` is read as a decimal
-number of seconds; scamper 20211212 reads the fraction with strtol base 0
-and scales it by its digit count, so its ``-i 0.05`` means 0.5 s (fractions
-without a leading zero, ``-i 0.25``, agree).  Numbers elsewhere are read the
+spoof|nosrc|tbt`` and ping ``-M`` (pseudo-MTU); 2026's new options
+(trace ``-H``/``-y``/``-O back|raw``, ping ``-b``/``-y``/``-O
+mss=|raw|sockrx``, methods ``udp-sport``/``tcp-syn-sport``) are unknown.
+Also refused: ``-U`` above 4294967295 (scamper wraps it to 32 bits) and
+``ping -R`` to an IPv6 address (scamper 20211212 accepts it and crashes).
+``ping -i`` is read as a decimal number of seconds, as scamper 2026 reads
+it; scamper 20211212 reads the fraction with strtol base 0 and scales it by
+its digit count, so its ``-i 0.05`` means 0.5 s (fractions without a
+leading zero, ``-i 0.25``, agree).  Numbers elsewhere are read the
 way scamper reads them (strtol base 0: ``0x10`` is 16, ``010`` is 8).
 
 Defaults that depend on the process (scamper derives them from its pid) are
