@@ -427,6 +427,11 @@ class RssSeries:
     def max(self) -> Optional[int]:
         return max(k for _, k in self.samples) if self.samples else None
 
+    def growth_since(self, t: float) -> Optional[int]:
+        """End minus the sample at ``t``: a flat process shows about 0."""
+        at = self.at(t)
+        return None if at is None or self.end is None else self.end - at
+
 
 @attrs.define
 class ConfigResult:
@@ -480,6 +485,7 @@ class Soak:
                              f"more than a unix socket path holds ({SUN_PATH_MAX}): use a shorter --workdir")
         self.tally = Tally()
         self.stop_sending = threading.Event()
+        self.cancelled = threading.Event()   # Ctrl-C / SIGTERM: stop now, clean up
         self.users: list[User] = []
         self.procs: list[Proc] = []
         self.proxy: Optional[FaultProxy] = None
@@ -545,11 +551,17 @@ class Soak:
         raise RuntimeError(f"{self.name}: timed out waiting for {what}")
 
     def _sample(self) -> None:
-        while not self._sampling.is_set():
-            t = time.monotonic() - self.t0
-            self.rss["controller"].add(t, rss_kib(self.controller.pid))
-            self.rss["vp"].add(t, rss_kib(self.vp.pid))
-            self._sampling.wait(self.opts.sample_every)
+        # also to rss.csv, for a look at the curve (flat, steps, or a slope)
+        with open(self.dir / "rss.csv", "w") as f:
+            f.write("seconds,commands,controller_kib,vp_kib\n")
+            while not self._sampling.is_set():
+                t = time.monotonic() - self.t0
+                c, v = rss_kib(self.controller.pid), rss_kib(self.vp.pid)
+                self.rss["controller"].add(t, c)
+                self.rss["vp"].add(t, v)
+                f.write(f"{t:.1f},{self.tally.sent},{c},{v}\n")
+                f.flush()
+                self._sampling.wait(self.opts.sample_every)
 
     def run(self) -> ConfigResult:
         """Start, soak for ``opts.minutes``, drain, stop; never raises for a failed soak."""
@@ -569,7 +581,8 @@ class Soak:
         end = self.t0 + self.opts.seconds
         next_note = self.t0 + 60
         while time.monotonic() < end:
-            time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+            if self.cancelled.wait(min(1.0, max(0.0, end - time.monotonic()))):
+                raise RuntimeError("cancelled")
             for p in (self.controller, self.vp):
                 if not p.alive():
                     raise RuntimeError(f"{p.name} died (exit {p.popen.returncode})")
@@ -583,7 +596,8 @@ class Soak:
         self.stop_sending.set()
         deadline = time.monotonic() + self.opts.drain
         for u in self.users:
-            u.join(max(0.0, deadline - time.monotonic()))
+            while u.is_alive() and time.monotonic() < deadline and not self.cancelled.is_set():
+                u.join(min(1.0, max(0.0, deadline - time.monotonic())))
         stuck = [u for u in self.users if u.is_alive()]
         if stuck:
             res.problems.append(f"{len(stuck)} user(s) still waiting after the {self.opts.drain:g} s drain")
@@ -645,7 +659,8 @@ class Soak:
         warm_t = self.opts.warmup
         for key, series in self.rss.items():
             warm = series.at(warm_t)
-            res.rss[key] = {"start": series.start, "warm": warm, "end": series.end, "max": series.max}
+            res.rss[key] = {"start": series.start, "warm": warm, "end": series.end, "max": series.max,
+                            "2nd half": series.growth_since(res.seconds / 2)}
             if warm is not None and series.end is not None:
                 bound = max(self.opts.rss_mib * MIB, warm * self.opts.rss_pct / 100)
                 if series.end - warm > bound:
@@ -699,18 +714,29 @@ def run_soak(opts: SoakOptions) -> list[ConfigResult]:
     # bounded even if we are killed: each burner ends by itself after this
     burn = rounds * (opts.seconds + opts.drain + 120)
     results: list[ConfigResult] = []
+    out: dict[str, ConfigResult] = {}
     with Burners(opts.burners, seconds=burn):
-        if opts.parallel:
-            out: dict[str, ConfigResult] = {}
-            threads = [threading.Thread(target=lambda s=s: out.__setitem__(s.name, s.run()),
-                                        name=f"soak-{s.name}") for s in soaks]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            results = [out[s.name] for s in soaks]
-        else:
-            results = [s.run() for s in soaks]
+        try:
+            if opts.parallel:
+                threads = [threading.Thread(target=lambda s=s: out.__setitem__(s.name, s.run()),
+                                            name=f"soak-{s.name}") for s in soaks]
+                for th in threads:
+                    th.start()
+                for th in threads:
+                    while th.is_alive():
+                        th.join(1.0)
+            else:
+                for s in soaks:
+                    out[s.name] = s.run()
+        except BaseException:
+            # Ctrl-C or SIGTERM: every configuration stops and stops its processes
+            for s in soaks:
+                s.cancelled.set()
+            if opts.parallel:
+                for th in threads:
+                    th.join(60)
+            raise
+    results = [out[s.name] for s in soaks]
     if all(r.ok for r in results) and not opts.keep and opts.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
@@ -739,8 +765,9 @@ def summary_table(results: list[ConfigResult]) -> str:
         ("resumes refused", lambda r: str(r.rejects)),
     ]
     for who in ("controller", "vp"):
-        for k in ("start", "warm", "end", "max"):
-            rows.append((f"RSS {who} {k} MiB", lambda r, w=who, k=k: _mib(r.rss.get(w, {}).get(k))))
+        for k in ("start", "warm", "end", "max", "2nd half"):
+            label = f"RSS {who} {k} MiB" if k != "2nd half" else f"RSS {who} growth, 2nd half MiB"
+            rows.append((label, lambda r, w=who, k=k: _mib(r.rss.get(w, {}).get(k))))
     rows.append(("verdict", lambda r: "ok" if r.ok else "FAIL"))
     head = ["", *[r.name for r in results]]
     body = [[label, *[fn(r) for r in results]] for label, fn in rows]
@@ -793,11 +820,17 @@ def main(argv: Optional[list[str]] = None) -> int:
                        pps=a.pps, drain=a.drain, rss_mib=a.rss_mib, rss_pct=a.rss_pct, seed=a.seed,
                        workdir=a.workdir, keep=a.keep,
                        log=lambda m: print(m, file=sys.stderr, flush=True))
+    def terminated(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, terminated)  # clean up children as for Ctrl-C
     try:
         results = run_soak(opts)
     except ValueError as e:
         print(f"soak.py: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("soak.py: interrupted; processes stopped", file=sys.stderr)
+        return 130
     print(summary_table(results))
     return 0 if all(r.ok for r in results) else 1
 
