@@ -26,6 +26,7 @@ def root_for(reactor, tmp_path, **extra):
 
 
 def test_status_metrics_logs_and_reload(tmp_path):
+    pytest.importorskip("prometheus_client")
     mr = MemoryReactor()
     r = root_for(mr, tmp_path)
     service.Service().setServiceParent(r)  # the daemon's own service
@@ -55,6 +56,7 @@ def test_without_the_options_nothing_is_added(tmp_path):
 
 
 def test_a_port_in_use_is_one_line(tmp_path):
+    pytest.importorskip("prometheus_client")
     class Busy(MemoryReactor):
         def listenTCP(self, port, factory, backlog=50, interface=""):
             raise error.CannotListenError(interface, port, OSError(98, "Address already in use"))

@@ -8,7 +8,6 @@ import socket
 import threading
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import task
 from twisted.internet.testing import StringTransport
 from twisted.web.test.requesthelper import DummyRequest
@@ -123,6 +122,8 @@ VP_DOC = {
 
 
 def _scrape(registry):
+    parser = pytest.importorskip("prometheus_client.parser")
+    text_string_to_metric_families = parser.text_string_to_metric_families
     req = DummyRequest([b"metrics"])
     body = metrics.MetricsResource(registry).render_GET(req)
     assert req.responseHeaders.getRawHeaders(b"content-type")[0].startswith(b"text/plain")
@@ -131,6 +132,7 @@ def _scrape(registry):
 
 
 def test_vp_collector_from_the_status_document():
+    pytest.importorskip("prometheus_client")
     reg = metrics.new_registry()
     reg.register(metrics.VPCollector(lambda: VP_DOC))
     m = _scrape(reg)
@@ -156,6 +158,7 @@ def test_vp_collector_from_the_status_document():
 
 
 def test_remoted_metrics_names_and_calls():
+    pytest.importorskip("prometheus_client")
     reg = metrics.new_registry()
     m = metrics.RemotedMetrics(reg, gauges=lambda: {"connected": 3, "zombie": 1, "users": 5,
                                                      "channels": 6}, version="1", tls=True)

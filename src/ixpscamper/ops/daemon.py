@@ -78,7 +78,10 @@ class DaemonRoot(service.MultiService):
         spec = self.options.get("metrics")
         if not spec:
             return
-        self.registry = _metrics.new_registry()
+        try:
+            self.registry = _metrics.new_registry()
+        except _metrics.MetricsUnavailable as e:
+            raise SystemExit(f"{self.daemon}: {e}") from None
         register(self.registry)
         _metrics.metrics_service(self.reactor, spec, self.registry).setServiceParent(self)
 

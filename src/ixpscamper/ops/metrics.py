@@ -22,11 +22,25 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                    HistogramMetricFamily)
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from twisted.web import resource, server
+
+# prometheus_client is imported where it is used: a daemon without --metrics
+# runs without the package (the dependency is ``prometheus-client``)
+
+
+class MetricsUnavailable(RuntimeError):
+    """``--metrics`` was asked for but prometheus-client is not installed."""
+
+
+def _prom():
+    try:
+        import prometheus_client
+        import prometheus_client.core  # noqa: F401
+        import prometheus_client.exposition  # noqa: F401
+    except ImportError:
+        raise MetricsUnavailable("--metrics needs the Python package prometheus-client "
+                                 "(pip install prometheus-client)") from None
+    return prometheus_client
 
 __all__ = ["MetricsResource", "metrics_service", "parse_metrics_address", "VPCollector",
            "RemotedMetrics", "VP_METRICS", "REMOTED_METRICS", "LINK_STATES", "new_registry"]
@@ -76,9 +90,9 @@ REMOTED_METRICS = {
 }
 
 
-def new_registry() -> CollectorRegistry:
+def new_registry():
     """A registry of our own (the process-global one is never used)."""
-    return CollectorRegistry(auto_describe=True)
+    return _prom().CollectorRegistry(auto_describe=True)
 
 
 class MetricsResource(resource.Resource):
@@ -86,19 +100,20 @@ class MetricsResource(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry) -> None:
         super().__init__()
         self.registry = registry
 
     def render_GET(self, request):  # noqa: N802 -- twisted.web's name
+        prom = _prom()
         try:
-            body = generate_latest(self.registry)
+            body = prom.generate_latest(self.registry)
         except Exception:  # a collector bug: a 500, and the daemon goes on
             from twisted.logger import Logger
             Logger(namespace="ixp-ops.metrics").failure("collecting metrics failed")
             request.setResponseCode(500)
             return b"collecting metrics failed\n"
-        request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode())
+        request.setHeader(b"Content-Type", prom.exposition.CONTENT_TYPE_LATEST.encode())
         return body
 
     render_HEAD = render_GET
@@ -149,7 +164,7 @@ OPT_PARAMETER = ["metrics", None, None,
                  "off unless given)", metrics_coerce]
 
 
-def metrics_service(reactor, spec: str, registry: CollectorRegistry):
+def metrics_service(reactor, spec: str, registry):
     """The service listening on ``spec`` (``[ip:]port``) for scrapes of ``registry``."""
     from twisted.application import internet
     from twisted.internet import endpoints
@@ -177,6 +192,10 @@ class VPCollector:
         return []  # no fixed description: the registry must not call collect() early
 
     def collect(self) -> Iterable[Any]:
+        core = _prom().core
+        CounterMetricFamily = core.CounterMetricFamily  # noqa: N806
+        GaugeMetricFamily = core.GaugeMetricFamily  # noqa: N806
+        HistogramMetricFamily = core.HistogramMetricFamily  # noqa: N806
         doc = self.document()
         link = doc.get("link") or {}
         tasks = doc.get("tasks") or {}
@@ -290,8 +309,10 @@ class RemotedMetrics:
         m.relayed("from_vps", n) / m.relayed("to_vps", n)
     """
 
-    def __init__(self, registry: CollectorRegistry, gauges: Callable[[], dict] | None = None,
+    def __init__(self, registry, gauges: Callable[[], dict] | None = None,
                  version: str = "", tls: bool = False) -> None:
+        prom = _prom()
+        Counter, Gauge = prom.Counter, prom.Gauge  # noqa: N806
         self.registry = registry
         self.registrations = Counter("ixp_remoted_registrations", REMOTED_METRICS[
             "ixp_remoted_registrations_total"], ["result"], registry=registry)
@@ -353,6 +374,7 @@ class _RemotedGauges:
         return []
 
     def collect(self):
+        GaugeMetricFamily = _prom().core.GaugeMetricFamily  # noqa: N806
         g = self.gauges()
         vps = GaugeMetricFamily("ixp_remoted_vps", REMOTED_METRICS["ixp_remoted_vps"],
                                 labels=["state"])

@@ -267,11 +267,14 @@ class VPService(service.MultiService):
             except StatusSocketError as e:
                 raise ConfigError(f"--status {e}") from None
         if cfg.metrics:
-            from ixpscamper.ops.metrics import VPCollector, metrics_service, new_registry
-            self.registry = new_registry()
-            self.registry.register(VPCollector(self.status))
+            from ixpscamper.ops.metrics import (MetricsUnavailable, VPCollector, metrics_service,
+                                                new_registry)
             try:
+                self.registry = new_registry()
+                self.registry.register(VPCollector(self.status))
                 metrics_service(reactor, cfg.metrics, self.registry).setServiceParent(self)
+            except MetricsUnavailable as e:
+                raise ConfigError(str(e)) from None
             except ValueError as e:
                 raise ConfigError(f"--metrics {e}") from None
 
@@ -331,6 +334,8 @@ class VPService(service.MultiService):
             if cur is not None and cur.transport is not None:
                 # at once, in every state: a TLS loseConnection would wait
                 # for the handshake (or the peer's close_notify) first
+                cur._closed_reason = "ixp-vp stopping"
+                log.info("stopping: closing the connection to the controller")
                 cur.transport.abortConnection()
             self.remote.stop()
         for f in self.control_factories:
