@@ -18,7 +18,7 @@ from tests.vp_helpers import FakeBackend
 class Pair:
     """TaskChannel <-> AttachedSource, bytes delivered when pumped."""
 
-    def __init__(self, delay=1.0, dialect="current", tag_userids=False):
+    def __init__(self, delay=1.0, dialect="current", tag_userids=False, window=0):
         self.clock = task.Clock()
         self.clock.advance(1795760000)
         self.backend = FakeBackend(self.clock, delay=delay)
@@ -27,7 +27,8 @@ class Pair:
         self.src = AttachedSource(self.backend, self.clock, self.to_client.append, self._finish,
                                   attached=True, list_name="x_1", monitor="vp1", hostname="h",
                                   dialect=dialect)
-        self.chan = TaskChannel(self.to_vp.append, name="VP vp1", tag_userids=tag_userids)
+        self.chan = TaskChannel(self.to_vp.append, name="VP vp1", tag_userids=tag_userids,
+                                window=window)
         self.pump()
 
     def _finish(self):
@@ -194,3 +195,38 @@ def test_every_task_done_exactly_once(cmds, chunk_sizes):
     for i, (good, n) in enumerate(cmds):
         (r,) = outcome[i]
         assert isinstance(r, Ping if good else CommandRefused)
+
+
+def test_window_bounds_commands_in_flight_without_waiting_for_more():
+    p = Pair(delay=5, window=3)
+    out, cb = collect()
+    for i in range(10):
+        p.chan.submit(f"ping 127.0.0.{i + 1}", cb)
+    p.pump()
+    assert len(p.backend.started) == 3      # not one per MORE, not all ten
+    p.clock.advance(5)
+    p.pump()
+    assert len(out) == 3 and len(p.backend.started) == 6
+    for _ in range(3):
+        p.clock.advance(5)
+        p.pump()
+    assert len(out) == 10 and all(isinstance(r, Ping) for r in out)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 8), st.lists(st.booleans(), min_size=1, max_size=25))
+def test_windowed_channel_every_task_done_once(window, goods):
+    p = Pair(delay=1, window=window)
+    outcome = {}
+    for i, good in enumerate(goods):
+        text = f"ping 127.0.0.{i + 1}" if good else f"bogus {i}"
+        p.chan.submit(text, lambda r, i=i: outcome.setdefault(i, []).append(r))
+    for _ in range(100):
+        p.pump()
+        if p.chan.outstanding == 0:
+            break
+        assert p.chan.outstanding - len(p.chan._queue) <= window
+        p.clock.advance(1)
+    assert [len(outcome[i]) for i in range(len(goods))] == [1] * len(goods)
+    for i, good in enumerate(goods):
+        assert isinstance(outcome[i][0], Ping if good else CommandRefused)

@@ -4,9 +4,12 @@ A `TaskChannel` is the client end of one channel to a VP: a mux channel, a
 controller's per-VP socket, or a VP's own control socket after ``attach``.
 It turns commands into tasks and the VP's replies into results:
 
-* commands are queued and sent one per ``MORE`` (the VP's own flow
-  control: it asks for work when it can take it), so any number of tasks
-  may be submitted at once without flooding the VP;
+* commands are queued and sent while fewer than ``window`` of them are in
+  flight (sent and not yet done) -- per-VP flow control, so any number of
+  tasks may be submitted at once without flooding the VP.  With
+  ``window=0`` they are paced by the VP's own ``MORE`` instead, one command
+  per MORE (slower: one round trip per command; libscamperctrl does not
+  wait for MORE either);
 * ``OK id-N`` gives the oldest sent command its VP-side id; ``ERR ...``
   refuses it (`CommandRefused` carries the command and the message) and
   counts as a ``MORE``, since scamper signals MORE only when it takes a
@@ -39,6 +42,10 @@ from ixpscamper.warts import WartsDecoder, WartsError
 from ixpscamper.warts.records import CycleStart, CycleStop, Ping, Trace, WartsList
 
 __all__ = ["ClientTask", "TaskChannel", "CommandRefused", "ChannelGone", "TaskHalted"]
+
+
+#: commands in flight per channel (per VP) by default
+DEFAULT_WINDOW = 128
 
 
 class CommandRefused(Exception):
@@ -96,7 +103,10 @@ class TaskChannel:
 
     def __init__(self, write: Callable[[bytes], None], *, name: str = "channel",
                  on_closed: Callable[[Optional[str]], None] | None = None,
-                 tag_userids: bool = False) -> None:
+                 tag_userids: bool = False, window: int = DEFAULT_WINDOW) -> None:
+        if window < 0:
+            raise ValueError("window must be 0 (MORE-paced) or more")
+        self.window = window
         self._write = write
         self.name = name
         self._on_closed = on_closed
@@ -161,10 +171,16 @@ class TaskChannel:
         self._closing = True
         self._pump()
 
+    def _can_send(self) -> bool:
+        if self.window:
+            return self.outstanding - len(self._queue) < self.window
+        return self._credit > 0
+
     def _pump(self) -> None:
-        while self._credit > 0 and self._queue and not self.closed:
+        while self._queue and not self.closed and self._can_send():
             task = self._queue.popleft()
-            self._credit -= 1
+            if self._credit > 0:
+                self._credit -= 1
             task.state = "sent"
             cmd = task.command
             if self._bare_data and task.userid is None:
@@ -194,8 +210,9 @@ class TaskChannel:
                 return
             t = type(r)
             if t is More:
-                self._credit += 1
-                self._pump()
+                if not self.window:
+                    self._credit += 1
+                    self._pump()
             elif t is Ok:
                 self._ok(r)
             elif t is Err:
@@ -230,7 +247,8 @@ class TaskChannel:
         self._finish(task, CommandRefused(task.command, r.message.strip()))
         # scamper asks for more only when it takes a task, so a refused
         # command is an implicit MORE (libscamperctrl counts it so too)
-        self._credit += 1
+        if not self.window:
+            self._credit += 1
         self._pump()
 
     def _data(self, r: Data) -> None:
@@ -264,6 +282,7 @@ class TaskChannel:
             return
         self.results += 1
         self._finish(task, rec)
+        self._pump()
 
     def _finish(self, task: ClientTask, outcome) -> None:
         task.state = "done"

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Many VPs behind one mux socket, driven from one client: ours against
+scamper 2026's, in the same run.
+
+* A VP farm (one process, ``--farm``): N VPs, each our own VP code
+  (`ixpscamper.vp.remote.RemoteVP`: the remote protocol, the attached
+  source, MORE / OK id-N / DATA id-N) over ``reactor.connectTCP``, with an
+  instant backend -- a ping is answered at once with a one-reply record --
+  so the figures measure the controller and the client, not the network.
+* Controllers: ``twistd ixp-remoted -M`` and scamper 2026's ``sc_remoted -M``.
+* Clients: ours (`ixpscamper.client.api`, Twisted) and ScamperCtrl
+  (``scamper`` Python module, 2026), each issuing ``--pings`` pings spread
+  over every VP, all submitted at once; the client's own flow control
+  (one command per MORE per VP) paces them.
+
+Reported per (client, controller): wall time, results/s, median and p99
+latency from submit to result, errors, and for ours the memory per
+outstanding task (client RSS growth with every task submitted and none
+answered yet is not measurable with an instant backend, so it is measured
+separately: tasks submitted to a VP farm that never answers).
+
+Run as root or not: ``python3 bench/mux_bench.py [--vps 100] [--pings 10000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+S26 = REPO.parent / "shared" / "scamper-2026"
+TWISTD = [sys.executable, "-c",
+          "import sys; from twisted.scripts.twistd import run; sys.argv[0]='twistd'; run()"]
+
+
+def free_port() -> int:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# the VP farm
+
+
+def farm_main(port: int, n: int, silent: bool) -> None:
+    import ipaddress
+
+    from twisted.internet import defer, reactor
+
+    from ixpscamper.commands import CommandError, parse_command
+    from ixpscamper.vp.remote import RemoteFactory, RemoteVP
+    from ixpscamper.vp.source import CommandRejected
+    from ixpscamper.warts.records import Ping, PingReply, Timeval
+
+    class Instant:
+        def __init__(self, options):
+            self.deferred = defer.Deferred()
+            if silent:
+                return
+            now = time.time()
+            tv = Timeval(int(now), int(now % 1 * 1e6))
+            rec = Ping(dst=options.dst, src=ipaddress.ip_address("127.0.0.1"), start=tv,
+                       probe_count=1, ping_sent=1,
+                       replies=[PingReply(addr=options.dst, probe_id=0, rtt=50, reply_ttl=64,
+                                          reply_size=84, tx=tv)])
+            reactor.callLater(0, self.deferred.callback, rec)
+
+        def halt(self):
+            pass
+
+    class Backend:
+        def parse(self, command):
+            try:
+                return parse_command(command)
+            except CommandError as e:
+                raise CommandRejected(str(e)) from None
+
+        def start(self, options):
+            return Instant(options)
+
+    from twisted.internet.endpoints import TCP4ClientEndpoint
+    for i in range(n):
+        vp = RemoteVP(reactor, Backend(), monitor=f"farm{i}")
+        TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(RemoteFactory(vp))
+    signal.signal(signal.SIGTERM, lambda *a: reactor.callFromThread(reactor.stop))
+    reactor.run()
+
+
+def start_farm(port: int, n: int, silent: bool = False) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, "--farm", str(port), "--vps", str(n)]
+                            + (["--silent"] if silent else []),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# ---------------------------------------------------------------------------
+# controllers
+
+
+class Ctl:
+    def __init__(self, kind: str, work: Path) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.mux = work / f"{kind}.mux"
+        self.log = open(work / f"{kind}.log", "wb")
+        if kind == "ours":
+            argv = TWISTD + ["-n", "--pidfile=", "-l", "-", "ixp-remoted", "-P",
+                             f"127.0.0.1:{self.port}", "-M", str(self.mux)]
+        else:
+            argv = [str(S26 / "bin" / "sc_remoted"), "-P", f"127.0.0.1:{self.port}",
+                    "-M", str(self.mux)]
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        end = time.monotonic() + 20
+        while not self.mux.exists():
+            if time.monotonic() > end or self.proc.poll() is not None:
+                raise SystemExit(f"{kind} controller did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# ---------------------------------------------------------------------------
+# clients (each in its own process: a reactor runs once per process)
+
+
+OURS_CLIENT = r"""
+import json, sys, time
+from twisted.internet import reactor, defer
+from ixpscamper.client.api import connect_mux
+mux, nvps, pings = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out = {}
+@defer.inlineCallbacks
+def main():
+    c = yield connect_mux(reactor, mux)
+    end = time.monotonic() + 30
+    while len(c.vps()) < nvps and time.monotonic() < end:
+        d = defer.Deferred(); reactor.callLater(0.1, d.callback, None); yield d
+    vps = c.vps()
+    lat, errs = [], 0
+    t0 = time.monotonic()
+    ds = []
+    for i in range(pings):
+        start = time.monotonic()
+        d = c.ping(vps[i % len(vps)], f"127.0.0.{i % 250 + 1}", count=1)
+        d.addCallback(lambda r, s=start: lat.append(time.monotonic() - s))
+        ds.append(d)
+    res = yield defer.DeferredList(ds, consumeErrors=True)
+    wall = time.monotonic() - t0
+    errs = sum(1 for ok, _ in res if not ok)
+    out.update(vps=len(vps), wall=wall, lat=sorted(lat), errors=errs)
+def done(_):
+    print(json.dumps(out)); reactor.stop()
+def fail(f):
+    print(json.dumps({"error": f.getErrorMessage()})); reactor.stop()
+reactor.callWhenRunning(lambda: main().addCallbacks(done, fail))
+reactor.run()
+"""
+
+CTRL_CLIENT = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[4])
+import scamper
+mux, nvps, pings = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ctrl = scamper.ScamperCtrl(mux=mux)
+end = time.monotonic() + 30
+while len(ctrl.vps()) < nvps and time.monotonic() < end:
+    time.sleep(0.1)
+    ctrl = scamper.ScamperCtrl(mux=mux)
+ctrl.add_vps(ctrl.vps())
+insts = ctrl.instances()
+t0 = time.monotonic()
+starts = {}
+for i in range(pings):
+    t = ctrl.do_ping(f"127.0.0.{i % 250 + 1}", inst=insts[i % len(insts)], attempts=1)
+    starts[i] = time.monotonic()
+lat, n = [], 0
+first = t0
+for o in ctrl.responses(timeout=120):
+    n += 1
+    lat.append(time.monotonic() - t0)
+    if n == pings:
+        break
+wall = time.monotonic() - t0
+print(json.dumps(dict(vps=len(insts), wall=wall, lat=sorted(lat), errors=pings - n + len(list(ctrl.exceptions())))))
+"""
+
+
+def run_client(kind: str, mux: Path, nvps: int, pings: int) -> dict:
+    env = dict(os.environ)
+    if kind == "ours":
+        argv = [sys.executable, "-c", OURS_CLIENT, str(mux), str(nvps), str(pings)]
+    else:
+        argv = [sys.executable, "-c", CTRL_CLIENT, str(mux), str(nvps), str(pings), str(S26 / "python")]
+        env["PYTHONPATH"] = str(S26 / "python")
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    peak = 0
+    while p.poll() is None:
+        try:
+            peak = max(peak, rss_kb(p.pid))
+        except OSError:
+            pass
+        time.sleep(0.05)
+        if time.monotonic() - t0 > 300:
+            p.kill()
+    out, err = p.communicate()
+    try:
+        r = json.loads(out.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        r = {"error": err.decode()[-500:]}
+    r["peak_rss_kb"] = peak
+    return r
+
+
+def outstanding_memory(nvps: int, tasks: int, work: Path) -> float:
+    """KiB per outstanding task in our client (a farm that never answers)."""
+    ctl = Ctl("ours", work)
+    farm = start_farm(ctl.port, nvps, silent=True)
+    try:
+        time.sleep(2 + nvps / 200)
+        code = r"""
+import sys, time, os
+from twisted.internet import reactor, defer
+from ixpscamper.client.api import connect_mux
+def rss():
+    for l in open('/proc/self/status'):
+        if l.startswith('VmRSS'): return int(l.split()[1])
+@defer.inlineCallbacks
+def main():
+    c = yield connect_mux(reactor, sys.argv[1])
+    d = defer.Deferred(); reactor.callLater(1, d.callback, None); yield d
+    vps = c.vps(); base = rss(); ds = []
+    for i in range(int(sys.argv[2])):
+        ds.append(c.ping(vps[i % len(vps)], '127.0.0.1', count=1))
+    d = defer.Deferred(); reactor.callLater(2, d.callback, None); yield d
+    print((rss() - base) / len(ds))
+def fail(f):
+    print(f.getErrorMessage(), file=sys.stderr)
+reactor.callWhenRunning(lambda: main().addErrback(fail).addBoth(lambda _: reactor.stop()))
+reactor.run()
+"""
+        r = subprocess.run([sys.executable, "-c", code, str(ctl.mux), str(tasks)],
+                           capture_output=True, timeout=120)
+        try:
+            return float(r.stdout.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            print("memory probe failed:", r.stderr.decode()[-500:], file=sys.stderr)
+            return float("nan")
+    finally:
+        farm.terminate()
+        farm.wait()
+        ctl.stop()
+
+
+def pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--vps", type=int, default=100)
+    ap.add_argument("--pings", type=int, default=10000)
+    ap.add_argument("--farm", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    ap.add_argument("--silent", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--json", metavar="FILE")
+    a = ap.parse_args()
+    if a.farm:
+        farm_main(a.farm, a.vps, a.silent)
+        return 0
+    have26 = (S26 / "bin" / "sc_remoted").exists() and (S26 / "python" / "scamper.so").exists()
+    work = Path(tempfile.mkdtemp(prefix="muxbench"))
+    rows = []
+    pairs = [("ours", "ours")]
+    if have26:
+        pairs += [("scamperctrl", "sc_remoted26"), ("ours", "sc_remoted26"), ("scamperctrl", "ours")]
+    for client, ctl_kind in pairs:
+        ctl = Ctl("ours" if ctl_kind == "ours" else "26", work)
+        farm = start_farm(ctl.port, a.vps)
+        try:
+            time.sleep(2 + a.vps / 200)
+            r = run_client(client, ctl.mux, a.vps, a.pings)
+            r.update(client=client, controller=ctl_kind, ctl_rss_kb=rss_kb(ctl.proc.pid))
+        finally:
+            farm.terminate()
+            farm.wait()
+            ctl.stop()
+        rows.append(r)
+    mem = outstanding_memory(a.vps, a.pings, work)
+    print(f"{a.vps} VPs (instant answers), {a.pings} pings from one client, load {os.getloadavg()[0]:.2f}")
+    print(f"{'client':12} {'controller':13} {'VPs':>4} {'wall s':>7} {'results/s':>10} "
+          f"{'median ms':>10} {'p99 ms':>8} {'errors':>6} {'client MiB':>10}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['client']:12} {r['controller']:13} failed: {r['error']}")
+            continue
+        lat = r["lat"]
+        print(f"{r['client']:12} {r['controller']:13} {r['vps']:>4} {r['wall']:>7.2f} "
+              f"{a.pings / r['wall']:>10.0f} {statistics.median(lat) * 1e3:>10.1f} "
+              f"{pct(lat, 0.99) * 1e3:>8.1f} {r['errors']:>6} {r['peak_rss_kb'] / 1024:>10.1f}")
+    print(f"our client: {mem:.2f} KiB per outstanding task")
+    if a.json:
+        for r in rows:
+            r.pop("lat", None)
+        Path(a.json).write_text(json.dumps({"rows": rows, "kib_per_task": mem}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
