@@ -67,6 +67,25 @@ forwarding is untouched (static routes in BIRD only, no kernel protocol)::
 IPv6 table); ``L.bgp.dir`` holds configs, control sockets, pid files and
 dumps (removed at teardown).
 
+ECMP (optional: ``Lab.create(ecmp=True)``, ``lab(ecmp=True)``): a
+load-balanced segment for ``tracelb`` and a multi-interface router for
+``dealias``.  Two more namespaces m1 and m2 sit between t1 and dst, and
+dst gets a second destination on its loopback, 203.0.113.66 and
+2001:db8:f::66, which t1 reaches by a multipath route over both
+(``nexthop via m1 nexthop via m2``, L4 hash: ``fib_multipath_hash_policy=1``
+for IPv4 and IPv6)::
+
+    t1  198.18.11.1 2001:db8:11::1 -> m1 198.18.11.2 2001:db8:11::2
+        198.18.12.1 2001:db8:12::1 -> m2 198.18.12.2 2001:db8:12::2
+    m1  198.18.21.1 2001:db8:21::1 -> dst 198.18.21.2 2001:db8:21::2
+    m2  198.18.22.1 2001:db8:22::1 -> dst 198.18.22.2 2001:db8:22::2
+
+so ``tracelb 203.0.113.66`` from coll finds 192.0.2.1, 198.18.1.2, then
+198.18.11.2 and 198.18.12.2, then the destination.  m1 and m2 send
+everything else back to t1; nothing of the base lab changes.  t1 then has
+six IPv4 interfaces (aliases of one router), and m1 / m2 are two routers
+that are not aliases of each other (``ECMP_ADDRS``).
+
 CLI (as root)::
 
     ixp-lab up [--prefix P] [--bgp]  build a lab that stays up (default prefix ixplab)
@@ -105,6 +124,8 @@ __all__ = [
     "BGP_ASNS",
     "BGP_ANNOUNCE",
     "LabBGP",
+    "ECMP_ROLES",
+    "ECMP_ADDRS",
 ]
 
 #: The namespaces of a lab, in creation order.
@@ -222,6 +243,71 @@ BGP_ANNOUNCE: dict[str, tuple[tuple[str, str, tuple[int, ...]], ...]] = {
 
 _BGP_ROLES = ("coll", "rA", "rB")
 
+#: The namespaces the ECMP option adds (``Lab.create(ecmp=True)``).
+ECMP_ROLES: tuple[str, ...] = ("m1", "m2")
+
+#: Addresses of the ECMP option.
+ECMP_ADDRS: dict[str, str] = {
+    "dst": "203.0.113.66",
+    "dst6": "2001:db8:f::66",
+    "t1_m1": "198.18.11.1",
+    "t1_m16": "2001:db8:11::1",
+    "t1_m2": "198.18.12.1",
+    "t1_m26": "2001:db8:12::1",
+    "m1": "198.18.11.2",
+    "m16": "2001:db8:11::2",
+    "m2": "198.18.12.2",
+    "m26": "2001:db8:12::2",
+    "m1_dst": "198.18.21.1",
+    "m1_dst6": "2001:db8:21::1",
+    "m2_dst": "198.18.22.1",
+    "m2_dst6": "2001:db8:22::1",
+    "dst_m1": "198.18.21.2",
+    "dst_m16": "2001:db8:21::2",
+    "dst_m2": "198.18.22.2",
+    "dst_m26": "2001:db8:22::2",
+}
+
+_ECMP_LINKS: tuple[tuple[str, str, str, str], ...] = (
+    ("t1", "m1", "m1", "up0"),
+    ("t1", "m2", "m2", "up0"),
+    ("m1", "down0", "dst", "m1"),
+    ("m2", "down0", "dst", "m2"),
+)
+
+_ECMP_ADDRESSES: tuple[tuple[str, str, str], ...] = (
+    ("t1", "m1", "198.18.11.1/30"), ("t1", "m1", "2001:db8:11::1/64"),
+    ("t1", "m2", "198.18.12.1/30"), ("t1", "m2", "2001:db8:12::1/64"),
+    ("m1", "up0", "198.18.11.2/30"), ("m1", "up0", "2001:db8:11::2/64"),
+    ("m2", "up0", "198.18.12.2/30"), ("m2", "up0", "2001:db8:12::2/64"),
+    ("m1", "down0", "198.18.21.1/30"), ("m1", "down0", "2001:db8:21::1/64"),
+    ("m2", "down0", "198.18.22.1/30"), ("m2", "down0", "2001:db8:22::1/64"),
+    ("dst", "m1", "198.18.21.2/30"), ("dst", "m1", "2001:db8:21::2/64"),
+    ("dst", "m2", "198.18.22.2/30"), ("dst", "m2", "2001:db8:22::2/64"),
+    ("dst", "lo", "203.0.113.66/32"), ("dst", "lo", "2001:db8:f::66/128"),
+)
+
+_ECMP_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("t1", ("-4", "route", "add", "203.0.113.66/32",
+            "nexthop", "via", "198.18.11.2", "nexthop", "via", "198.18.12.2")),
+    ("t1", ("-6", "route", "add", "2001:db8:f::66/128",
+            "nexthop", "via", "2001:db8:11::2", "nexthop", "via", "2001:db8:12::2")),
+    ("m1", ("-4", "route", "add", "203.0.113.66/32", "via", "198.18.21.2")),
+    ("m1", ("-6", "route", "add", "2001:db8:f::66/128", "via", "2001:db8:21::2")),
+    ("m1", ("-4", "route", "add", "default", "via", "198.18.11.1")),
+    ("m1", ("-6", "route", "add", "default", "via", "2001:db8:11::1")),
+    ("m2", ("-4", "route", "add", "203.0.113.66/32", "via", "198.18.22.2")),
+    ("m2", ("-6", "route", "add", "2001:db8:f::66/128", "via", "2001:db8:22::2")),
+    ("m2", ("-4", "route", "add", "default", "via", "198.18.12.1")),
+    ("m2", ("-6", "route", "add", "default", "via", "2001:db8:12::1")),
+)
+
+_ECMP_SYSCTLS = (
+    # hash on the 5-tuple, so flows (ports) pick the next hop, not just addresses
+    "net.ipv4.fib_multipath_hash_policy=1",
+    "net.ipv6.fib_multipath_hash_policy=1",
+)
+
 _COMMON_SYSCTLS = (
     # Set before any interface exists, so new interfaces inherit "default".
     "net.ipv6.conf.all.accept_dad=0",
@@ -333,19 +419,23 @@ class Lab:
 
     @classmethod
     def create(cls, prefix: str | None = None, *, persistent: bool = False,
-               bgp: bool = False, bgp_dir: str | None = None, mrt_period: int = 1) -> "Lab":
+               bgp: bool = False, bgp_dir: str | None = None, mrt_period: int = 1,
+               ecmp: bool = False) -> "Lab":
         """Build a lab and return it; on any failure, remove what was built and raise LabError.
 
         ``persistent`` labs are not torn down at interpreter exit (``ixp-lab up``).
         ``bgp`` also starts BIRD in coll, rA and rB (see the module docstring);
         its files go to ``bgp_dir`` (default: a new temporary directory) and
         the collector dumps its RIB every ``mrt_period`` seconds.
+        ``ecmp`` adds the load-balanced segment (m1, m2; see the module docstring).
         """
         if prefix is None:
             prefix = cls.default_prefix()
         if not _PREFIX_OK.match(prefix):
             raise LabError(f"bad lab prefix {prefix!r}: must be 'ixp' followed by up to 20 letters/digits")
         names = {role: f"{prefix}-{role}" for role in ROLES}
+        if ecmp:
+            names.update({role: f"{prefix}-{role}" for role in ECMP_ROLES})
         existing = set(list_lab_namespaces())
         clash = sorted(existing & set(names.values()))
         if clash:
@@ -356,6 +446,8 @@ class Lab:
                 _live.add(self)
         try:
             self._build()
+            if ecmp:
+                self._build_ecmp()
             if bgp:
                 self.bgp = LabBGP.start(self, bgp_dir, mrt_period)
         except BaseException:
@@ -429,6 +521,10 @@ class Lab:
         for role in reversed(ROLES):
             with contextlib.suppress(Exception):
                 _delete_ns(self.names[role])
+        for role in ECMP_ROLES:
+            if role in self.names:
+                with contextlib.suppress(Exception):
+                    _delete_ns(self.names[role])
         with _live_lock:
             _live.discard(self)
 
@@ -473,6 +569,23 @@ class Lab:
             for prefix, via in routes:
                 fam = "-6" if ":" in via else "-4"
                 _ip("-n", self.names[role], fam, "route", "add", prefix, "via", via)
+
+    def _build_ecmp(self) -> None:
+        for role in ECMP_ROLES:
+            _ip("netns", "add", self.names[role])
+            self._sysctl(role, list(_COMMON_SYSCTLS) + list(_FORWARDING_SYSCTLS))
+            _ip("-n", self.names[role], "link", "set", "lo", "up")
+        self._sysctl("t1", _ECMP_SYSCTLS)
+        for ns_a, if_a, ns_b, if_b in _ECMP_LINKS:
+            _ip("-n", self.names[ns_a], "link", "add", if_a, "type", "veth",
+                "peer", "name", if_b, "netns", self.names[ns_b])
+            _ip("-n", self.names[ns_a], "link", "set", if_a, "up")
+            _ip("-n", self.names[ns_b], "link", "set", if_b, "up")
+        for role, ifname, cidr in _ECMP_ADDRESSES:
+            extra = ["nodad"] if ":" in cidr else []
+            _ip("-n", self.names[role], "addr", "add", cidr, "dev", ifname, *extra)
+        for role, args in _ECMP_ROUTES:
+            _ip("-n", self.names[role], *args)
 
     def _sysctl(self, role: str, settings: Sequence[str]) -> None:
         proc = subprocess.run(
@@ -672,9 +785,9 @@ class LabBGP:
 
 
 @contextlib.contextmanager
-def lab(prefix: str | None = None, *, bgp: bool = False) -> Iterator[Lab]:
+def lab(prefix: str | None = None, *, bgp: bool = False, ecmp: bool = False) -> Iterator[Lab]:
     """Build a lab for the duration of a ``with`` block; always torn down."""
-    built = Lab.create(prefix, bgp=bgp)
+    built = Lab.create(prefix, bgp=bgp, ecmp=ecmp)
     try:
         yield built
     finally:

@@ -28,8 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     from ixpscamper.prober import Prober, ProberError
     from ixpscamper.warts import CycleStart, CycleStop, WartsList, WartsWriter
 
+    def parse(text: str):
+        # tracelb has its own parser until commands.parse_command dispatches to it
+        word = text.split(None, 1)[0] if text.split() else ""
+        if word == "tracelb":
+            from ixpscamper.tracelb_cmd import parse_tracelb
+            return parse_tracelb(text.split(None, 1)[1] if len(text.split(None, 1)) > 1 else "")
+        return parse_command(text)
+
     try:
-        options = [parse_command(c) for c in args.commands]
+        options = [parse(c) for c in args.commands]
     except CommandError as exc:
         print(f"prober: {exc}", file=sys.stderr)
         return 1
