@@ -3,6 +3,12 @@
 Usage: ``ixp-warts2text [FILE ...]`` (standard input when no FILE or ``-``).
 Every intact record before a fault is printed; then one line
 ``PROG: FILE: offset N: reason`` goes to stderr and the exit status is 1.
+
+A measurement record the tool prints nothing for (sc_warts2text prints only
+ally among the dealias methods; records of types neither scamper version
+prints) is not dropped silently: one line ``PROG: FILE: offset N: TYPE
+record not printed`` goes to stderr, the rest of the file is printed, and
+the exit status is 3 (unless a fault makes it 1).
 """
 
 from __future__ import annotations
@@ -17,11 +23,16 @@ from typing import Callable, Optional, Sequence
 from ixpscamper.cli_support import guarded
 
 from ixpscamper.warts.jsonfmt import render_json
-from ixpscamper.warts.reader import WartsError, iter_records, iter_text
+from ixpscamper.warts.records import CycleStart, CycleStop, WartsList
+from ixpscamper.warts.reader import WartsError, iter_records_at, iter_text, record_name
 
 __all__ = ["main_text", "main_json", "run", "build_parser"]
 
-_USAGE = "usage: {prog} [FILE ...]   (reads standard input when no FILE or '-')\n"
+_USAGE = ("usage: {prog} [FILE ...]   (reads standard input when no FILE or '-')\n"
+          "exit status: 0 all printed; 1 a fault (named on stderr); 3 records that are "
+          "not printed (each named on stderr)\n")
+#: exit status when some records were read but cannot be printed
+EXIT_UNPRINTED = 3
 _CHUNK = 1 << 16
 
 
@@ -45,22 +56,36 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def _text_lines(f):
-    return iter_text(f, like="sc_warts2text")
+def _text_lines(f, unprinted=None):
+    return iter_text(f, like="sc_warts2text", unprinted=unprinted)
 
 
-def _json_lines(f):
-    for rec in iter_records(f, like="sc_warts2json"):
+def _json_lines(f, unprinted=None):
+    for off, rec in iter_records_at(f, like="sc_warts2json"):
         s = render_json(rec)
         if s:
             yield s
+        elif unprinted is not None and not isinstance(
+                rec, (WartsList, CycleStart, CycleStop)):
+            unprinted(off, rec)
 
 
 def _dump(prog: str, name: str, f, render: Callable, out) -> int:
     buf: list[str] = []
     size = 0
+    skipped = []
+
+    def unprinted(off, rec):
+        # in order with what is printed: flush what precedes the note
+        out.write("".join(buf).encode("utf-8", "surrogateescape"))
+        out.flush()
+        buf.clear()
+        sys.stderr.write(f"{prog}: {name}: offset {off}: {record_name(rec)} record "
+                         f"not printed\n")
+        skipped.append(off)
+
     try:
-        for s in render(f):
+        for s in render(f, unprinted):
             buf.append(s)
             size += len(s)
             if size >= _CHUNK:
@@ -78,7 +103,7 @@ def _dump(prog: str, name: str, f, render: Callable, out) -> int:
         sys.stderr.write(f"{prog}: {name}: read error: {e.strerror or e}\n")
         return 1
     out.write("".join(buf).encode("utf-8", "surrogateescape"))
-    return 0
+    return EXIT_UNPRINTED if skipped else 0
 
 
 def run(prog: str, render: Callable, argv: Sequence[str]) -> int:
@@ -91,6 +116,7 @@ def run(prog: str, render: Callable, argv: Sequence[str]) -> int:
         sys.stderr.write(f"{prog}: unknown option {bad[0]}\n" + _USAGE.format(prog=prog))
         return 2
     out = sys.stdout.buffer
+    status = 0
     for name in (list(argv) or ["-"]):
         if name == "-":
             rc = _dump(prog, name, sys.stdin.buffer, render, out)
@@ -109,10 +135,11 @@ def run(prog: str, render: Callable, argv: Sequence[str]) -> int:
                     sys.stderr.write(f"{prog}: {name}: empty file, not a warts file\n")
                     return 1
                 rc = _dump(prog, name, f, render, out)
-        if rc:
+        if rc == 1:
             return rc
+        status = status or rc
     out.flush()
-    return 0
+    return status
 
 
 def _main(prog: str, render: Callable, argv: Optional[Sequence[str]]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 import time
 
-from ixpscamper.warts.records import CycleStart, CycleStop, Ping, Trace
+from ixpscamper.warts.records import CycleStart, CycleStop, Dealias, Ping, Trace, Tracelb
 from ixpscamper.warts.text import addr_str, ping_stats, rtt_str
 
 __all__ = ["render_json"]
@@ -248,6 +248,12 @@ def render_json(rec) -> str:
         return _trace(rec)
     if t is Ping:
         return _ping(rec)
+    if t is Tracelb:
+        from ixpscamper.warts.tracelb_fmt import tracelb_json
+        return tracelb_json(rec) or ""
+    if t is Dealias:
+        from ixpscamper.warts.dealias_fmt import dealias_json
+        return dealias_json(rec) or ""
     if t is CycleStart:
         return _cycle("cycle-start", rec, "start_time", rec.start_time)
     if t is CycleStop:

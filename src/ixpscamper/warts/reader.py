@@ -39,7 +39,8 @@ from ixpscamper.warts.records import (
     TracelbProbe, TracelbProbeset, TracelbReply, UnknownRecord, WartsList,
 )
 
-__all__ = ["WartsError", "WartsDecoder", "iter_records", "iter_text", "read_records",
+__all__ = ["WartsError", "WartsDecoder", "iter_records", "iter_records_at", "iter_text",
+           "read_records", "record_name",
            "MAX_RECORD_LENGTH", "MAGIC"]
 
 MAGIC = 0x1205
@@ -771,7 +772,7 @@ _TOOL_TYPES = {"sc_warts2text": {8: "tracelb", 9: "dealias", 11: "tbit", 12: "st
 
 
 #: record types beyond trace and ping that our renderers print like each tool
-_RENDERED: dict[str, set] = {"sc_warts2text": set(), "sc_warts2json": set()}
+_RENDERED: dict[str, set] = {"sc_warts2text": {8, 9}, "sc_warts2json": {8, 9}}
 
 
 class _Resolver:
@@ -1387,13 +1388,35 @@ def iter_records(fileobj: BinaryIO, *, skip_unknown: bool = False,
         yield rec
 
 
-def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None) -> Iterator[str]:
+def record_name(rec) -> str:
+    """A short name of a record's type for messages: ``"dealias (mercator)"``, ``"type 13"``."""
+    if type(rec) is UnknownRecord:
+        return _RECORD_NAMES.get(rec.type, f"type {rec.type}")
+    if type(rec) is Dealias:
+        m = {1: "mercator", 2: "ally", 3: "radargun", 4: "prefixscan", 5: "bump",
+             6: "midarest", 7: "midardisc"}.get(rec.method, f"method {rec.method}")
+        return f"dealias ({m})"
+    return type(rec).__name__.lower()
+
+
+def iter_records_at(fileobj: BinaryIO, *, like: Optional[str] = None) -> Iterator:
+    """Like :func:`iter_records`, but yield ``(offset, record)`` pairs."""
+    res = _Resolver(like)
+    decode = res.decode
+    for rtype, body, offset in _iter_raw(fileobj, like):
+        yield offset, decode(rtype, body, offset)
+
+
+def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None,
+              unprinted=None) -> Iterator[str]:
     """Yield what ``sc_warts2text`` prints for each record of ``fileobj``.
 
     Equivalent to ``render_text(rec) for rec in iter_records(fileobj,
     like=like)`` (and tested to be), but renders common traces straight
     from their bytes.  ``ixp-warts2text`` passes ``like="sc_warts2text"``.
-    Raises :class:`WartsError` like :func:`iter_records`.
+    Raises :class:`WartsError` like :func:`iter_records`.  ``unprinted``,
+    if given, is called with ``(offset, record)`` for each record past the
+    list and cycle types that renders as nothing.
     """
     from ixpscamper.warts.text import render_text
     res = _Resolver(like)
@@ -1405,9 +1428,13 @@ def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None) -> Iterator[str]
             if s is not None:
                 yield s
                 continue
-        s = render_text(decode(rtype, body, offset))
+        rec = decode(rtype, body, offset)
+        s = render_text(rec)
         if s:
             yield s
+        elif unprinted is not None and rtype >= 5:
+            # a measurement (or unknown) record the tool prints nothing for
+            unprinted(offset, rec)
 
 
 def read_records(data: bytes, *, skip_unknown: bool = False) -> list:

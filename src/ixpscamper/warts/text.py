@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from ixpscamper.warts.records import Ping, Trace
+from ixpscamper.warts.records import Dealias, Ping, Trace, Tracelb
 
 __all__ = ["render_text", "addr_str", "rtt_str"]
 
@@ -491,4 +491,10 @@ def render_text(rec) -> str:
         return _trace_text(rec)
     if type(rec) is Ping:
         return _ping_text(rec)
+    if type(rec) is Tracelb:
+        from ixpscamper.warts.tracelb_fmt import tracelb_text
+        return tracelb_text(rec) or ""
+    if type(rec) is Dealias:
+        from ixpscamper.warts.dealias_fmt import dealias_text
+        return dealias_text(rec) or ""
     return ""

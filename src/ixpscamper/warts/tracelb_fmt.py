@@ -1,0 +1,282 @@
+"""Text and JSON renderings of tracelb records, as sc_warts2text / sc_warts2json print them.
+
+Follows scamper's scamper_tracelb_text.c and scamper_tracelb_json.c: the
+text is a header line and, per node with links, the links leaving it (one
+line per link when there are several; otherwise the whole chain of hops to
+the next node, each hop the sorted set of addresses that answered, ``*``
+for a flow that got no reply).  Buffer sizes of the C code are kept (text
+lines are truncated where scamper's fixed buffers would truncate them).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ixpscamper.warts.records import Tracelb, TracelbProbeset
+
+__all__ = ["tracelb_text", "probeset_summary"]
+
+
+def _cap(s: str, size: int) -> str:
+    # scamper's string_concat into char buf[size]: at most size - 1 characters
+    return s if len(s) < size else s[:size - 1]
+
+
+def _akey(a):
+    # scamper_addr_cmp: by address type, then by the address bytes
+    raw = getattr(a, "packed", None)
+    if raw is None:
+        raw = a.raw
+        t = a.type
+    else:
+        t = 1 if a.version == 4 else 2
+    return (t, raw)
+
+
+def probeset_summary(ps: TracelbProbeset) -> tuple[list, int]:
+    """scamper_tracelb_probeset_summary_alloc: the distinct reply addresses
+    (sorted as scamper sorts them) and how many flows got no reply at all."""
+    probes = ps.probes
+    if not probes:
+        return [], 0
+    seen: dict = {}
+    nullc = 0
+    flowid = probes[0].flowid
+    x = 0
+    for pr in probes:
+        if pr.flowid != flowid:
+            if x == 0:
+                nullc += 1
+            flowid = pr.flowid
+            x = 0
+        if pr.rxs:
+            for r in pr.rxs:
+                k = _akey(r.reply_from)
+                if k not in seen:
+                    seen[k] = r.reply_from
+            x += 1
+    if x == 0:
+        nullc += 1
+    return [seen[k] for k in sorted(seen)], nullc
+
+
+def _summary_text(ps: TracelbProbeset, addr_str) -> Optional[str]:
+    addrs, nullc = probeset_summary(ps)
+    if nullc > 0 and not addrs:
+        return "*"
+    if not addrs:
+        return None  # scamper would dereference an empty address array
+    s = "(" + ", ".join(addr_str(a) for a in addrs)
+    return s + (", *)" if nullc else ")")
+
+
+def tracelb_text(t: Tracelb) -> Optional[str]:
+    """What sc_warts2text prints for ``t``; None where scamper fails to print it."""
+    from ixpscamper.warts.text import addr_str
+    head = "tracelb"
+    if t.src is not None:
+        head += " from " + addr_str(t.src)
+    head += " to " + addr_str(t.dst) + ","
+    head += f" {len(t.nodes)} nodes, {len(t.links)} links, {t.probec} probes, {t.confidence}%\n"
+    out = [_cap(head, 192)]
+    nodes = t.nodes
+    links = t.links
+
+    def a_or_star(i):
+        a = nodes[i].addr
+        return addr_str(a) if a is not None else "*"
+
+    for n in nodes:
+        if not n.links:
+            continue
+        src = addr_str(n.addr) if n.addr is not None else "*"
+        if len(n.links) > 1:
+            s = ""
+            for li in n.links:
+                ln = links[li]
+                s += src + (" -> " + a_or_star(ln.to) if ln.to is not None else " -> *") + "\n"
+        else:
+            ln = links[n.links[0]]
+            if not ln.sets:
+                return None
+            s = src + " -> "
+            for ps in ln.sets[:-1]:
+                x = _summary_text(ps, addr_str)
+                if x is None:
+                    return None
+                s += x + " -> "
+            if ln.to is not None:
+                s += a_or_star(ln.to)
+            else:
+                x = _summary_text(ln.sets[-1], addr_str)
+                if x is None:
+                    return None
+                s += x
+            s += "\n"
+        out.append(_cap(s, 2048))
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------
+# JSON (scamper_tracelb_json.c; 20211212 prints wait_probe in milliseconds
+# and reply RTTs in milliseconds with three decimals)
+
+_TYPES = {1: "udp-dport", 2: "icmp-echo", 3: "udp-sport", 4: "tcp-sport", 5: "tcp-ack-sport"}
+
+
+def _header_json(t: Tracelb) -> str:
+    import time
+
+    from ixpscamper.warts.jsonfmt import _esc
+    from ixpscamper.warts.text import addr_str
+    s = [f'"type":"tracelb", "version":"0.1", "userid":{t.userid}, '
+         f'"method":"{_TYPES.get(t.type, str(t.type))}"']
+    if t.src is not None:
+        s.append(f', "src":"{addr_str(t.src)}"')
+    s.append(f', "dst":"{addr_str(t.dst)}"')
+    if t.rtr is not None:
+        s.append(f', "rtr":"{addr_str(t.rtr)}"')
+    if t.type in (1, 3, 4, 5):
+        s.append(f', "sport":{t.sport}, "dport":{t.dport}')
+    sec, usec = t.start[0], t.start[1]
+    ftime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec))
+    s.append(f', "start":{{"sec":{sec}, "usec":{usec}, "ftime":"{ftime}"}}'
+             f', "probe_size":{t.probe_size}, "firsthop":{t.firsthop}'
+             f', "attempts":{t.attempts}, "confidence":{t.confidence}, "tos":{t.tos}'
+             f', "gaplimit":{t.gaplimit}, "wait_timeout":{t.wait_timeout}'
+             f', "wait_probe":{t.wait_probe * 10}, "probec":{t.probec}'
+             f', "probec_max":{t.probec_max}, "nodec":{len(t.nodes)}'
+             f', "linkc":{len(t.links)}')
+    if t.errmsg is not None:
+        s.append(f',"errmsg":"{_esc(t.errmsg, 512)}"')
+    if t.list is not None and t.list.monitor is not None:
+        s.append(f',"monitor":"{_esc(t.list.monitor, 512)}"')
+    return "".join(s)[:1023]
+
+
+def _reply_json(pr, r) -> str:
+    from ixpscamper.warts.text import rtt_str
+    rx, tx = r.reply_rx, pr.tx
+    us = (rx[0] - tx[0]) * 1_000_000 + (rx[1] - tx[1])
+    s = [f'{{"rx":{{"sec":{rx[0]}, "usec":{rx[1]}}}, "ttl":{r.reply_ttl}, '
+         f'"rtt":{rtt_str(us)}']
+    a = r.reply_from
+    v = getattr(a, "version", 0)
+    if v == 4:
+        s.append(f', "ipid":{r.reply_ipid}')
+    if r.reply_flags & 0x02:
+        s.append(f', "tcp_flags":{r.reply_tcp_flags}')
+    else:
+        s.append(f', "icmp_type":{r.reply_icmp_type}, "icmp_code":{r.reply_icmp_code}'
+                 f', "icmp_q_tos":{r.reply_icmp_q_tos}')
+        it = r.reply_icmp_type
+        if (v == 4 and it in (3, 11)) or (v == 6 and it in (1, 3)):
+            s.append(f', "icmp_q_ttl":{r.reply_icmp_q_ttl}')
+    if r.reply_icmp_exts is not None:
+        exts = []
+        for e in r.reply_icmp_exts:
+            x = f'{{"ie_cn":{e.class_num},"ie_ct":{e.class_type},"ie_dl":{len(e.data)}'
+            if e.is_mpls:
+                x += ',"mpls_labels":[' + ",".join(
+                    f'{{"mpls_ttl":{m.ttl},"mpls_s":{m.s},"mpls_exp":{m.exp},'
+                    f'"mpls_label":{m.label}}}' for m in e.mpls_labels) + "]"
+            exts.append(x + "}")
+        s.append(',"icmpext":[' + ",".join(exts) + "]")
+    s.append("}")
+    return "".join(s)[:2047]
+
+
+def _probe_json(pr, addr) -> str:
+    k = _akey(addr) if addr is not None else None
+    rxs = [r for r in pr.rxs if _akey(r.reply_from) == k]
+    s = (f'{{"tx":{{"sec":{pr.tx[0]}, "usec":{pr.tx[1]}}}, "replyc":{len(rxs)}, '
+         f'"ttl":{pr.ttl}, "attempt":{pr.attempt}, "flowid":{pr.flowid}')[:255]
+    if rxs:
+        s += ', "replies":[' + ",".join(_reply_json(pr, r) for r in rxs) + "]"
+    return s + "}"
+
+
+def _summary_json(ps) -> str:
+    from ixpscamper.warts.text import addr_str
+    addrs, nullc = probeset_summary(ps)
+    if nullc > 0 and not addrs:
+        return '{"addr":"*"}'
+    out = []
+    for i, a in enumerate(addrs):
+        out.append(((", " if i else "") + f'{{"addr":"{addr_str(a)}", "probes":[')[:127])
+        k = _akey(a)
+        out.append(",".join(_probe_json(pr, a) for pr in ps.probes
+                            if any(_akey(r.reply_from) == k for r in pr.rxs)))
+        out.append("]}")
+    if nullc:
+        out.append(', {"addr":"*"}')
+    return "".join(out)
+
+
+def _node_json(t: Tracelb, n) -> Optional[str]:
+    from ixpscamper.warts.jsonfmt import _esc
+    from ixpscamper.warts.text import addr_str
+    nodes, links = t.nodes, t.links
+    s = [f'{{"addr":"{addr_str(n.addr) if n.addr is not None else "*"}"']
+    if n.name is not None:
+        s.append(f', "name":"{_esc(n.name, 512)}"')
+    if n.flags & 0x01:
+        s.append(f', "q_ttl":{n.q_ttl}')
+    s.append(f', "linkc":{len(n.links)}, "links":[')
+    out = ["".join(s)[:2047]]
+    if len(n.links) > 1:
+        out.append("[")
+        for j, li in enumerate(n.links):
+            ln = links[li]
+            to = nodes[ln.to].addr if ln.to is not None else None
+            b = "," if j else ""
+            b += "{"
+            if to is not None:
+                b += f'"addr":"{addr_str(to)}", '
+            out.append(b + '"probes":[')
+            if ln.sets:
+                if to is None:
+                    return None  # scamper dereferences the missing node
+                out.append(",".join(_probe_json(pr, to) for pr in ln.sets[0].probes))
+            out.append("]}")
+        out.append("]")
+    else:
+        ln = links[n.links[0]]
+        if not ln.sets:
+            return None
+        for j, ps in enumerate(ln.sets[:-1]):
+            out.append(("," if j else "") + "[")
+            if not ps.probes or not probeset_summary(ps)[0] and not probeset_summary(ps)[1]:
+                return None
+            out.append(_summary_json(ps))
+            out.append("]")
+        if len(ln.sets) > 1:
+            out.append(",")
+        if ln.to is not None:
+            to = nodes[ln.to].addr
+            if to is None:
+                return None
+            out.append(f'[{{"addr":"{addr_str(to)}", "probes":[')
+            out.append(",".join(_probe_json(pr, to) for pr in ln.sets[-1].probes))
+            out.append("]}]")
+        else:
+            out.append('[{"addr":"*"}]')
+    out.append("]}")
+    return "".join(out)
+
+
+def tracelb_json(t: Tracelb) -> Optional[str]:
+    """What sc_warts2json prints for ``t`` (one line); None where scamper fails."""
+    s = ["{", _header_json(t)]
+    nodes = []
+    for n in t.nodes:
+        if not n.links:
+            continue
+        x = _node_json(t, n)
+        if x is None:
+            return None
+        nodes.append(x)
+    if nodes:
+        s.append(', "nodes":[' + ",".join(nodes) + "]")
+    s.append("}\n")
+    return "".join(s)
