@@ -822,7 +822,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                        log=lambda m: print(m, file=sys.stderr, flush=True))
     def terminated(signum, frame):
         raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, terminated)  # clean up children as for Ctrl-C
+    old = signal.signal(signal.SIGTERM, terminated)  # clean up children as for Ctrl-C
     try:
         results = run_soak(opts)
     except ValueError as e:
@@ -831,6 +831,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("soak.py: interrupted; processes stopped", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, old)
     print(summary_table(results))
     return 0 if all(r.ok for r in results) else 1
 
