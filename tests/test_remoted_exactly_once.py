@@ -24,7 +24,7 @@ import pytest
 
 from cpuburn import Burners
 from faultproxy import FaultProxy
-from remotestub import Daemon, StubVP, wait_for
+from remotestub import Daemon, StubVP, User, wait_for
 
 LINES = 3000
 CUT_EVERY = 0.25
@@ -104,6 +104,24 @@ def test_stub_close_from_an_old_connection_leaves_the_new_one_alone():
     finally:
         vp.stop()
         ls.close()
+
+
+def test_stub_call_sends_from_the_stub_thread(tmp_path):
+    d = Daemon(tmp_path)
+    vp = StubVP(d.port).start()
+    try:
+        name = wait_for(lambda: [n for n in d.sockets() if n.startswith("stub-")], 20, "VP socket")[0]
+        u = User(os.path.join(d.sockdir, name))
+        assert u.read_until(5) == b"MORE\n"
+        ch = vp.opened[0]
+        vp.call(lambda: vp.session.send_data(ch, b"from the stub\n"))
+        assert u.read_until(19) == b"MORE\nfrom the stub\n"
+        vp.call(lambda: vp.session.send_fin(ch))
+        assert u.wait_eof(5)
+        assert vp.errors == []
+    finally:
+        vp.stop()
+        d.stop()
 
 
 @pytest.mark.slow
