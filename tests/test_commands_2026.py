@@ -304,7 +304,6 @@ def test_ping_run_records_and_waits_a_sub_second_timeout(monkeypatch) -> None:
     assert 0.25 <= took < 0.35
 
 
-@pytest.mark.xfail(strict=True, reason="prober/specs.py does not pass PingOptions.timeout_us to PingSpec yet")
 def test_prober_honours_sub_second_ping_timeout(monkeypatch) -> None:
     rec, took = _ping_record("ping -c 1 -W 1.5s 198.51.100.66", False, monkeypatch)
     assert (rec.timeout, rec.timeout_us) == (1, 500_000)
