@@ -15,11 +15,21 @@ offset of the fault and what was wrong, and the exit status is 1:
     {prog}: FILE: offset N: reason
 
 An empty file is refused (scamper's tools cannot tell its type either).
+
+A measurement record that `{theirs}` prints nothing for ({examples}) is
+not dropped in silence: one line names it,
+
+    {prog}: FILE: offset N: TYPE record not printed
+
+the rest of the file is printed, and the exit status is 3.
+Trace, ping, tracelb and dealias records are decoded.
 """
 
 EXIT_STATUS = """
-0 :: every file was read to its end.
+0 :: every file was read to its end and every measurement printed.
 1 :: a file could not be opened or read, was empty, or was damaged.
+3 :: every file was read, but some records could not be printed (each named
+  on standard error).
 2 :: an unknown option, or an internal error.
 130 :: interrupted (SIGINT).
 141 :: the reader of standard output went away.

@@ -3,7 +3,7 @@
 from ._warts import DESCRIPTION as _D, EXIT_STATUS, FILES  # noqa: F401
 
 SUMMARY = "print the records of warts files as text"
-DESCRIPTION = _D.format(prog="ixp-warts2text", theirs="sc_warts2text",
+DESCRIPTION = _D.format(prog="ixp-warts2text", examples="dealias records of any method but ally; record types neither scamper version prints", theirs="sc_warts2text",
                         what="as the text scamper prints with `-O text`")
 
 EXAMPLES = """
