@@ -181,7 +181,7 @@ class Log:
         self.lines: list[str] = []
 
     def __call__(self, event):
-        if event.get("log_namespace") == "ixp-remoted":
+        if (event.get("log_namespace") or "").startswith("ixp-remoted"):
             self.lines.append(formatEvent(event))
 
     def having(self, text):
@@ -288,13 +288,13 @@ def test_options(tmp_path):
                     "--registration-rate", "5/s", "--registration-burst", "10", "--fd-reserve", "500"])
     assert (o["max-vps"], o["max-zombies"], o["registration-rate"], o["registration-burst"],
             o["fd-reserve"]) == (9000, 100, 5.0, 10.0, 500)
-    svc = tap.makeService(o)
+    svc = tap.makeService(o).services[0]
     adm = svc.admission
     assert adm.max_vps == 9000 and adm.max_zombies == 100 and adm.rate.rate == 5.0
     assert adm.rate.burst == 10.0 and adm.fd_reserve == 500
     o = tap.Options()
     o.parseOptions(["-P", "4000", "-U", str(tmp_path)])  # defaults: rate off, limits from fds
-    adm = tap.makeService(o).admission
+    adm = tap.makeService(o).services[0].admission
     assert adm.rate.rate == 0 and adm.max_zombies is None and adm.max_vps == adm.capacity
 
 

@@ -79,11 +79,13 @@ REMOTED_METRICS = {
     "ixp_remoted_registrations_total": "MASTER_NEW handled (label result: accepted, refused)",
     "ixp_remoted_resumes_total": "MASTER_RES handled (label result: ok, rejected)",
     "ixp_remoted_rejects_total": "connections refused (label reason: tls_handshake, client_cert, "
-                                 "name, rate, capacity, magic, plaintext_on_tls, handshake_timeout)",
+                                 "name, rate, capacity, magic, plaintext_on_tls, tls_on_plaintext, "
+                                 "handshake_timeout)",
     "ixp_remoted_protocol_errors_total": "connections closed for a protocol error (label kind)",
     "ixp_remoted_departures_total": "VPs freed (label reason: zombie_expired, replaced, evicted, "
                                     "stopping)",
     "ixp_remoted_users": "users attached to VP sockets",
+    "ixp_remoted_mux_clients": "clients connected to the mux socket (--mux)",
     "ixp_remoted_channels": "open channels to VPs",
     "ixp_remoted_bytes_total": "bytes relayed (label direction: from_vps, to_vps)",
     "ixp_remoted_info": "gauge 1, labels version, tls",
@@ -310,7 +312,10 @@ class RemotedMetrics:
     """
 
     def __init__(self, registry, gauges: Callable[[], dict] | None = None,
-                 version: str = "", tls: bool = False) -> None:
+                 version: str = "", tls: bool = False, bytes_from_gauges: bool = False) -> None:
+        # bytes_from_gauges: ixp_remoted_bytes_total comes from gauges()["bytes_from_vps"] /
+        # ["bytes_to_vps"] at scrape time (the service keeps plain integer totals, cheaper
+        # on the data path than a Counter per chunk); relayed() then does nothing
         prom = _prom()
         Counter, Gauge = prom.Counter, prom.Gauge  # noqa: N806
         self.registry = registry
@@ -326,10 +331,12 @@ class RemotedMetrics:
         self.departures = Counter("ixp_remoted_departures",
                                   REMOTED_METRICS["ixp_remoted_departures_total"], ["reason"],
                                   registry=registry)
-        self.bytes = Counter("ixp_remoted_bytes", REMOTED_METRICS["ixp_remoted_bytes_total"],
-                             ["direction"], registry=registry)
-        for d in ("from_vps", "to_vps"):
-            self.bytes.labels(d)
+        self.bytes = None
+        if not bytes_from_gauges:
+            self.bytes = Counter("ixp_remoted_bytes", REMOTED_METRICS["ixp_remoted_bytes_total"],
+                                 ["direction"], registry=registry)
+            for d in ("from_vps", "to_vps"):
+                self.bytes.labels(d)
         for r in ("accepted", "refused"):
             self.registrations.labels(r)
         for r in ("ok", "rejected"):
@@ -338,7 +345,7 @@ class RemotedMetrics:
                      registry=registry)
         info.labels(version, "1" if tls else "0").set(1)
         if gauges is not None:
-            registry.register(_RemotedGauges(gauges))
+            registry.register(_RemotedGauges(gauges, bytes_from_gauges))
 
     def registered(self) -> None:
         self.registrations.labels("accepted").inc()
@@ -363,12 +370,14 @@ class RemotedMetrics:
         self.departures.labels(reason).inc()
 
     def relayed(self, direction: str, n: int) -> None:
-        self.bytes.labels(direction).inc(n)
+        if self.bytes is not None:
+            self.bytes.labels(direction).inc(n)
 
 
 class _RemotedGauges:
-    def __init__(self, gauges: Callable[[], dict]) -> None:
+    def __init__(self, gauges: Callable[[], dict], with_bytes: bool = False) -> None:
         self.gauges = gauges
+        self.with_bytes = with_bytes
 
     def describe(self) -> list:
         return []
@@ -385,3 +394,14 @@ class _RemotedGauges:
                                 value=g.get("users", 0))
         yield GaugeMetricFamily("ixp_remoted_channels", REMOTED_METRICS["ixp_remoted_channels"],
                                 value=g.get("channels", 0))
+        if "mux_clients" in g:
+            yield GaugeMetricFamily("ixp_remoted_mux_clients",
+                                    REMOTED_METRICS["ixp_remoted_mux_clients"],
+                                    value=g["mux_clients"])
+        if self.with_bytes:
+            c = _prom().core.CounterMetricFamily("ixp_remoted_bytes",
+                                                 REMOTED_METRICS["ixp_remoted_bytes_total"],
+                                                 labels=["direction"])
+            c.add_metric(["from_vps"], g.get("bytes_from_vps", 0))
+            c.add_metric(["to_vps"], g.get("bytes_to_vps", 0))
+            yield c

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import socket
 import stat
 from typing import Optional
@@ -73,10 +72,13 @@ from ..mux.hub import MuxFactory, MuxHub
 from ..mux.meta import MetadataError, load_metadata
 from ..mux.server import MuxServerConnection
 from ..remote.session import CHANNEL_HIGH, VP_HIGH, ZOMBIE_TIME, ControllerCore, ControllerSession
-from .admission import Admission, raise_nofile
+from ..ops.tlsdiag import FirstBytesFactory, _Sniffer, looks_like_frame
+from .admission import Admission, RegistrationRate, raise_nofile
 from .tls import ServerTLS, certificate_names, handshake_failure
 
 log = Logger(namespace="ixp-remoted")
+vplog = Logger(namespace="ixp-remoted.vp")      # VP connections and sessions
+userlog = Logger(namespace="ixp-remoted.user")  # users attaching to VP sockets
 
 MAX_UNIX_PATH = 107
 
@@ -156,6 +158,74 @@ def _refuses(path: str) -> bool:
     return False
 
 
+def protocol_error_kind(reason: str) -> str:
+    """The ``kind`` label of a protocol error on an established session."""
+    r = reason.lower()
+    if "frame of" in r or "zero-length frame" in r:
+        return "frame"
+    if "seq" in r or "ack" in r:
+        return "sequence"
+    return "message"
+
+
+def departure_reason(reason: str) -> str:
+    """The ``reason`` label of a freed VP (``vp_gone``'s reason text)."""
+    if reason.startswith("no resume within the zombie time"):
+        return "zombie_expired"
+    if reason.startswith("replaced by"):
+        return "replaced"
+    if "freed for a new VP" in reason or "(--max-zombies)" in reason:
+        return "evicted"
+    if reason.startswith("controller stopping"):
+        return "stopping"
+    if reason.endswith("zombie time is 0"):
+        return "disconnected"
+    return "other"
+
+
+#: a fatal TLS alert record, protocol_version (70): what a plaintext VP on the TLS port reads
+#: back, so that it can say "the controller expects TLS" (ixpscamper.ops.tlsdiag)
+TLS_ALERT_PROTOCOL_VERSION = bytes([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46])
+
+
+class _AlertingSniffer(_Sniffer):
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        if not self._seen and self.factory.expect_tls and looks_like_frame(data):
+            # The TLS layer would close without a word: answer with an alert
+            # first (its close then flushes it), so the VP sees 15 03.
+            self.transport.write(TLS_ALERT_PROTOCOL_VERSION)
+        super().dataReceived(data)
+
+
+class VPFirstBytesFactory(FirstBytesFactory):
+    """The VP listeners' FirstBytesFactory: on the TLS port a plaintext MASTER_NEW
+    gets a TLS alert back (the TLS layer then closes); on a plaintext port a
+    ClientHello is cut at once.  Either is one line (``report``)."""
+
+    protocol = _AlertingSniffer
+
+    def __init__(self, wrapped, expect_tls: bool, report) -> None:
+        super().__init__(wrapped, expect_tls=expect_tls, report=report, close=not expect_tls)
+
+    def logPrefix(self) -> str:  # noqa: N802
+        # one word: the port's "<prefix> starting on <port>" is then Twisted chatter the
+        # ops log filter drops below debug (WrappingFactory's "A (B)" would slip through)
+        return "VPListener"
+
+
+class NoMetrics:
+    """What the service counts into without ``--metrics``: nothing."""
+
+    def registered(self) -> None: pass
+    def registration_refused(self, reason: str) -> None: pass
+    def resumed(self) -> None: pass
+    def resume_rejected(self) -> None: pass
+    def rejected(self, reason: str) -> None: pass
+    def protocol_error(self, kind: str) -> None: pass
+    def departed(self, reason: str) -> None: pass
+    def relayed(self, direction: str, n: int) -> None: pass
+
+
 @attrs.define
 class VPEntry:
     """Per-VP daemon state hung on ``ControllerSession.context``."""
@@ -166,6 +236,12 @@ class VPEntry:
     users: dict = attrs.Factory(dict)       # channel -> UserProtocol | MuxUser
     admission: Optional[Admission] = None   # counts the users' descriptors
     mux_id: Optional[int] = None            # its id on the mux socket
+    # for --status (plain ints and floats: bumped on the data paths)
+    connected_since: Optional[float] = None  # epoch of the current (or last) connection
+    away_since: Optional[float] = None       # epoch it became a zombie; None while up
+    resumes: int = 0
+    bytes_in: int = 0                        # VP -> users
+    bytes_out: int = 0                       # users -> VP
 
 
 class QuietUnixPort(unix.Port):
@@ -211,6 +287,8 @@ class MuxUser:
 
     # the mux side (MuxChannelHandle)
     def write(self, data: bytes) -> None:
+        if self.channel:
+            self.entry.bytes_out += len(data)
         if self.channel and not self.entry.session.channel_write(self.channel, data) \
                 and not self.reading_paused:
             adapter = getattr(self.conn, "adapter", None)
@@ -291,12 +369,16 @@ class UserProtocol(Protocol):
             self.counted.users += 1
         sess = self.entry.session
         if sess.gone:
+            userlog.info("user on VP {label} turned away: the VP is gone", label=sess.label)
             self.transport.loseConnection()
             return
         self.channel = sess.open_channel()
         self.entry.users[self.channel] = self
         self.transport.registerProducer(self, True)
         self._registered = True
+        userlog.info("user attached to VP {label} (channel {ch}{away})", label=sess.label,
+                     ch=self.channel, away="" if sess.conn is not None else
+                     "; the VP is away, served once it resumes")
 
     def finished(self) -> None:
         """The VP finished this channel (or its state was freed)."""
@@ -342,6 +424,7 @@ class UserProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         if self.channel:
+            self.entry.bytes_out += len(data)
             if not self.entry.session.channel_write(self.channel, data) and not self.reading_paused:
                 # Too much of this user's input is unacknowledged: stop
                 # reading (the kernel then pushes back on the user) until
@@ -357,6 +440,11 @@ class UserProtocol(Protocol):
         if ch and self.entry.users.get(ch) is self:
             del self.entry.users[ch]
             self.entry.session.channel_close(ch)
+            userlog.info("user left VP {label} (channel {ch})", label=self.entry.session.label,
+                         ch=ch)
+        elif counted is not None and not self.entry.session.gone:
+            # the VP ended the channel first (its results were written): still one line
+            userlog.info("user of VP {label} disconnected", label=self.entry.session.label)
 
 
 class UserFactory(Factory):
@@ -379,8 +467,10 @@ class VPProtocol(Protocol):
         self.peer = "?"
         self.handshake_done = False   # TLS: the handshake completed
         self.said_why = False         # a close reason was logged already
+        self.sniff_key = ""           # how FirstBytesFactory names this peer
         self.host = ""
         self.counted = False          # in svc.admission.connections
+        self.cert_refused = False     # _authorize said no (a client-certificate refusal)
 
     def handshakeCompleted(self) -> None:
         self.handshake_done = True
@@ -389,13 +479,15 @@ class VPProtocol(Protocol):
         addr = self.transport.getPeer()
         self.peer = peer_label(addr)
         self.host = getattr(addr, "host", "")
+        self.sniff_key = f"{self.host}:{getattr(addr, 'port', '?')}"
         adm = self.svc.admission
         refusal = adm.accept_connection(self.host)
         adm.connections += 1
         self.counted = True
         if refusal:
             self.said_why = True
-            log.warn("VP connection {peer} refused: {reason}", peer=self.peer, reason=refusal)
+            vplog.warn("VP connection {peer} refused: {reason}", peer=self.peer, reason=refusal)
+            self.svc.metrics.rejected("capacity")
             self.transport.abortConnection()
             return
         # Small control frames (ACKs) must not wait for Nagle + delayed ACK:
@@ -410,7 +502,10 @@ class VPProtocol(Protocol):
     def _admit(self, name: Optional[bytes], replaces: bool) -> Optional[str]:
         svc = self.svc
         d = svc.admission.registration(self.host, replaces, len(svc.core.sessions))
-        if d.refusal is None:
+        if d.refusal is not None:
+            svc.metrics.registration_refused("rate" if d.refusal.startswith("more than")
+                                             and "registrations/s" in d.refusal else "capacity")
+        else:
             for magic in d.evict:
                 old = svc.core.sessions.get(magic)
                 if old is not None:
@@ -419,6 +514,12 @@ class VPProtocol(Protocol):
         return d.refusal
 
     def _authorize(self, name: Optional[bytes]) -> Optional[str]:
+        why = self._authorize_why(name)
+        if why is not None:
+            self.cert_refused = True
+        return why
+
+    def _authorize_why(self, name: Optional[bytes]) -> Optional[str]:
         try:
             cert = self.transport.getPeerCertificate()
         except Exception:  # not a TLS transport / no handshake
@@ -436,8 +537,29 @@ class VPProtocol(Protocol):
     def _close(self, reason: Optional[str]) -> None:
         self.said_why = True
         if reason is not None:  # else a vp_detached / vp_gone line says why
-            log.info("VP connection {peer} closed: {reason}", peer=self.peer, reason=reason)
+            vplog.info("VP connection {peer} closed: {reason}", peer=self.peer, reason=reason)
+            self._count_close(reason)
         self.transport.loseConnection()
+
+    def _count_close(self, reason: str) -> None:
+        """The metric of a connection the core closed before (or instead of) a session."""
+        m = self.svc.metrics
+        if reason.startswith("MASTER_RES refused"):
+            # MASTER_REJ was sent; a client-certificate refusal is counted as such too
+            m.resume_rejected()
+            if self.cert_refused:
+                m.rejected("client_cert")
+        elif reason.startswith("no MASTER_NEW/MASTER_RES within"):
+            m.rejected("handshake_timeout")
+        elif reason.startswith("MASTER_NEW refused"):
+            m.rejected("client_cert")
+        elif reason.startswith("protocol error"):
+            if self.cert_refused:
+                m.rejected("client_cert")
+            else:
+                m.protocol_error("handshake")
+        elif reason == "VP refused by the controller":
+            m.rejected("name")
 
     def dataReceived(self, data: bytes) -> None:
         if self.conn is not None:  # None: refused at accept
@@ -448,10 +570,14 @@ class VPProtocol(Protocol):
             self.counted = False
             self.svc.admission.connections -= 1
         if self.svc.tls is not None and not self.handshake_done and not self.said_why:
-            # A refused TLS handshake ends here and nowhere else: one line.
-            log.info("VP connection {peer} refused: TLS handshake failed: {reason}",
-                     peer=self.peer,
-                     reason=handshake_failure(reason, self.svc.tls.notes(self.transport)))
+            if self.svc.sniffed.pop(self.sniff_key, None) is not None:
+                pass  # the first bytes were plaintext: FirstBytesFactory said so already
+            else:
+                # A refused TLS handshake ends here and nowhere else: one line.
+                vplog.info("VP connection {peer} refused: TLS handshake failed: {reason}",
+                           peer=self.peer,
+                           reason=handshake_failure(reason, self.svc.tls.notes(self.transport)))
+                self.svc.metrics.rejected("tls_handshake")
         if self.conn is not None:
             if reason is None or reason.check(ConnectionDone):
                 why = "connection closed"
@@ -503,7 +629,13 @@ class RemotedService(service.Service):
         self.fd_limit_was: Optional[int] = None
         self.ports: list[IListeningPort] = []
         self.entries: dict[str, VPEntry] = {}   # socket path -> entry
-        self._old_hup = None
+        self.metrics = NoMetrics()              # RemotedMetrics with --metrics (set_metrics)
+        # "host:port" of connections FirstBytesFactory refused (their TLS layer
+        # would log a second, vaguer line)
+        self.sniffed: dict[str, bool] = {}
+        # bytes of VPs already freed (the live ones are in their entries)
+        self._gone_bytes_in = 0
+        self._gone_bytes_out = 0
 
     # ---- lifecycle -------------------------------------------------------
 
@@ -523,6 +655,9 @@ class RemotedService(service.Service):
         if self.tls is not None:
             factory = TLSMemoryBIOFactory(self.tls, False, factory)
             factory.noisy = False
+        # name a TLS / plaintext mismatch from the first bytes, at once
+        factory = VPFirstBytesFactory(factory, expect_tls=self.tls is not None,
+                                      report=self._mismatch)
         try:
             for spec in self.listen_specs:
                 for host, port in parse_listen(spec):
@@ -551,12 +686,21 @@ class RemotedService(service.Service):
             log.info("listening for VPs on {host} port {port}{tls}", host=a.host, port=a.port,
                      tls=" (TLS)" if self.tls else "")
         self._log_capacity()
-        if self.tls is not None or self.meta_path:
-            try:
-                self._old_hup = signal.signal(signal.SIGHUP, self._sighup)
-            except ValueError:  # not the main thread (tests)
-                pass
+        # SIGHUP belongs to the DaemonRoot above us (ixpscamper.ops.daemon): it
+        # calls reload_live
         super().startService()
+
+    def _mismatch(self, peer: str, hint: str) -> None:
+        """FirstBytesFactory: a connection's first bytes are TLS on a plaintext port or
+        a plaintext frame on the TLS port; it is dropped."""
+        vplog.warn("VP connection {peer} refused: {hint}", peer=peer, hint=hint)
+        if self.tls is not None:
+            self.sniffed[peer] = True
+            if len(self.sniffed) > 1024:  # bounded, whatever happens to connectionLost
+                self.sniffed.clear()
+            self.metrics.rejected("plaintext_on_tls")
+        else:
+            self.metrics.rejected("tls_on_plaintext")
 
     def _log_capacity(self) -> None:
         adm = self.admission
@@ -601,9 +745,6 @@ class RemotedService(service.Service):
 
     def stopService(self):
         super().stopService()
-        if self._old_hup is not None:
-            signal.signal(signal.SIGHUP, self._old_hup)
-            self._old_hup = None
         ds = [defer.maybeDeferred(p.stopListening) for p in self.ports]
         self.ports = []
         self.core.shutdown("controller stopping")
@@ -619,13 +760,76 @@ class RemotedService(service.Service):
                 pass
         return defer.DeferredList(ds)
 
-    def _sighup(self, signum, frame) -> None:
-        self.reactor.callFromThread(self.reload)
+    def reload(self) -> str | None:
+        """Re-read the TLS material and the VP metadata file; says what was reloaded."""
+        done = [w for w in (self.reload_tls(), self.reload_meta()) if w]
+        return ", ".join(done) or None
 
-    def reload(self) -> None:
-        """SIGHUP: re-read the TLS material and the VP metadata file."""
-        self.reload_tls()
-        self.reload_meta()
+    def reload_live(self, new) -> str | None:
+        """SIGHUP (DaemonRoot): TLS files, metadata, and from ``new`` (the Options
+        parsed again, or None) the registration limits.  Returns what it reloaded."""
+        done = [w for w in (self.reload_tls(), self.reload_meta()) if w]
+        if new is not None:
+            rate = new.get("registration-rate") or 0.0
+            burst = new.get("registration-burst")
+            if burst is None:
+                burst = max(3.0, 2 * rate)
+            old = self.admission.rate
+            if (rate, burst) != (old.rate, old.burst):
+                self.admission.rate = RegistrationRate(self.reactor, rate, burst)
+                done.append(f"registration rate {old.rate:g}/s (burst {old.burst:g}) -> "
+                            f"{rate:g}/s (burst {burst:g})" if rate else
+                            "registration rate: no limit")
+        return ", ".join(done) or None
+
+    # ---- --status and --metrics --------------------------------------------
+
+    def status_vps(self) -> list[dict]:
+        """One dict per VP held (live and zombies), for the status document."""
+        out = []
+        for sess in list(self.core.sessions.values()):
+            e = sess.context
+            if not isinstance(e, VPEntry):
+                continue
+            out.append({
+                "monitor": sess.name.decode("ascii", "replace") if sess.name else None,
+                "label": sess.label,
+                "address": sess.current_peer,
+                "connected_since": e.connected_since,
+                "state": "up" if sess.conn is not None else "away",
+                "away_since": e.away_since,
+                "socket": e.path,
+                "mux_id": e.mux_id,
+                "resumes": e.resumes,
+                "channels": len(sess.channels),
+                "users": len(e.users),
+                "bytes_in": e.bytes_in,
+                "bytes_out": e.bytes_out,
+            })
+        return out
+
+    def gauges(self) -> dict:
+        """Now: VPs connected / zombie, users, channels, mux clients, bytes relayed."""
+        connected = zombie = users = channels = 0
+        b_in, b_out = self._gone_bytes_in, self._gone_bytes_out
+        for sess in self.core.sessions.values():
+            if sess.conn is not None:
+                connected += 1
+            else:
+                zombie += 1
+            channels += len(sess.channels)
+            e = sess.context
+            if isinstance(e, VPEntry):
+                users += len(e.users)
+                b_in += e.bytes_in
+                b_out += e.bytes_out
+        return {"connected": connected, "zombie": zombie, "users": users, "channels": channels,
+                "mux_clients": len(self.hub.clients) if self.hub is not None else 0,
+                "bytes_from_vps": b_in, "bytes_to_vps": b_out}
+
+    def set_metrics(self, metrics) -> None:
+        """Count events in ``metrics`` (a RemotedMetrics) from now on."""
+        self.metrics = metrics
 
     def _load_meta(self) -> dict:
         """The metadata file, warnings logged; `SystemExit` at start if unusable."""
@@ -637,7 +841,7 @@ class RemotedService(service.Service):
             log.warn("{warning}", warning=w)
         return meta
 
-    def reload_meta(self) -> None:
+    def reload_meta(self) -> str | None:
         """Re-read ``--meta``; a bad file keeps the old metadata (one line)."""
         if not self.meta_path or self.hub is None:
             return
@@ -645,12 +849,13 @@ class RemotedService(service.Service):
             meta, warnings = load_metadata(self.meta_path)
         except MetadataError as e:
             log.error("metadata reload failed, keeping the old metadata: {err}", err=str(e))
-            return
+            return None
         for w in warnings:
             log.warn("{warning}", warning=w)
         self.hub.meta = meta
         log.info("reloaded: metadata for {n} monitors from {path}", n=len(meta),
                  path=self.meta_path)
+        return f"metadata for {len(meta)} monitors"
 
     def _listen_mux(self) -> None:
         path = self.mux_path
@@ -672,16 +877,17 @@ class RemotedService(service.Service):
             os.umask(old)
         log.info("mux socket {path}", path=path)
 
-    def reload_tls(self) -> None:
+    def reload_tls(self) -> str | None:
         """Re-read the certificate and key (SIGHUP); sessions are untouched."""
         if self.tls is None:
-            return
+            return None
         try:
             self.tls.reload()
         except Exception as e:
             log.error("TLS reload failed, keeping the old certificate: {err}", err=str(e))
-        else:
-            log.info("TLS certificate and key reloaded")
+            return None
+        log.info("TLS certificate and key reloaded")
+        return "TLS certificate and key"
 
     def _clean_stale(self) -> None:
         """Remove sockets in the directory that nobody listens on any more.
@@ -713,10 +919,12 @@ class RemotedService(service.Service):
 
     def vp_new(self, sess: ControllerSession) -> None:
         if self.socket_dir is None:
-            entry = VPEntry(sess, None, admission=self.admission)
+            entry = VPEntry(sess, None, admission=self.admission,
+                            connected_since=self.reactor.seconds())
             sess.context = entry
             self._announce(entry)
-            log.info("VP {label} registered", label=sess.label)
+            self.metrics.registered()
+            vplog.info("VP {label} registered", label=sess.label)
             return
         path = os.path.join(self.socket_dir, sess.label)
         if len(path.encode()) > MAX_UNIX_PATH:
@@ -728,7 +936,8 @@ class RemotedService(service.Service):
                      label=sess.label, path=path)
             sess.terminate("socket name in use")
             return
-        entry = VPEntry(sess, path, admission=self.admission)
+        entry = VPEntry(sess, path, admission=self.admission,
+                        connected_since=self.reactor.seconds())
         old = os.umask(0o077)
         try:
             entry.port = self._listen_unix(path, UserFactory(entry))
@@ -743,7 +952,8 @@ class RemotedService(service.Service):
         self.entries[path] = entry
         self.admission.listeners += 1
         self._announce(entry)
-        log.info("VP {label} registered (socket {path})", label=sess.label, path=path)
+        self.metrics.registered()
+        vplog.info("VP {label} registered (socket {path})", label=sess.label, path=path)
 
     def _listen_unix(self, path: str, factory: Factory) -> IListeningPort:
         """A VP's socket: a `QuietUnixPort` on a real reactor; elsewhere (the
@@ -774,10 +984,21 @@ class RemotedService(service.Service):
 
     def vp_resumed(self, sess: ControllerSession) -> None:
         self.admission.zombie_removed(sess.magic)
-        log.info("VP {label} resumed from {peer}", label=sess.label, peer=sess.current_peer)
+        e = sess.context
+        if isinstance(e, VPEntry):
+            e.connected_since = self.reactor.seconds()
+            e.away_since = None
+            e.resumes += 1
+        self.metrics.resumed()
+        vplog.info("VP {label} resumed from {peer}", label=sess.label, peer=sess.current_peer)
 
     def vp_detached(self, sess: ControllerSession, reason: str) -> None:
-        log.info("VP {label} away from {peer}: {reason}; keeping its state for {z:g} s",
+        e = sess.context
+        if isinstance(e, VPEntry):
+            e.away_since = self.reactor.seconds()
+        if reason.startswith("protocol error"):
+            self.metrics.protocol_error(protocol_error_kind(reason))
+        vplog.info("VP {label} away from {peer}: {reason}; keeping its state for {z:g} s",
                  label=sess.label, peer=sess.current_peer, reason=reason, z=self.core.zombie_time)
         for magic in self.admission.zombie_added(sess.magic):
             old = self.core.sessions.get(magic)
@@ -796,7 +1017,10 @@ class RemotedService(service.Service):
         entry = sess.context
         if not isinstance(entry, VPEntry):
             return
-        log.info("VP {label} gone: {reason}", label=sess.label, reason=reason)
+        self._gone_bytes_in += entry.bytes_in
+        self._gone_bytes_out += entry.bytes_out
+        self.metrics.departed(departure_reason(reason))
+        vplog.info("VP {label} gone: {reason}", label=sess.label, reason=reason)
         if self.hub is not None:
             # VP_DEPART; sc_remoted sends no CHANNEL_CLOSE for its channels
             self.hub.remove_vp(sess, lambda conn: [u.client_channel for u in entry.users.values()
@@ -818,7 +1042,9 @@ class RemotedService(service.Service):
             port.stopListening()  # Twisted unlinks the socket file
 
     def channel_data(self, sess: ControllerSession, channel: int, data: bytes) -> None:
-        u = sess.context.users.get(channel)
+        entry = sess.context
+        entry.bytes_in += len(data)
+        u = entry.users.get(channel)
         if u is not None:
             u.deliver(data)
 

@@ -20,13 +20,18 @@ from typing import Optional
 
 from twisted.python import usage
 
+from ..ops import daemon as _daemon
+from ..ops.config import ConfigFileMixin
 from ..remote.session import ZOMBIE_TIME
 from .admission import parse_rate
 from .service import RemotedService, parse_listen
 from .tls import ServerTLS, TLSConfigError
 
 
-class Options(usage.Options):
+class Options(ConfigFileMixin, usage.Options):
+    """Command line of ``twistd ixp-remoted``; ``--config FILE`` reads the same
+    settings from a TOML file (keys named like the long options)."""
+
     synopsis = "[options] -P [ip:]port {-U socket-dir | -M mux-socket} [-m meta-file]"
     longdesc = ("A scamper-compatible remote controller (like sc_remoted): scamper VPs "
                 "(`scamper -R host:port -M name`) connect here; each gets a unix socket "
@@ -59,7 +64,7 @@ class Options(usage.Options):
         ["fd-reserve", None, None,
          "file descriptors kept for users and listeners: VPs are refused before they would eat "
          "into it (default max(64, limit/32))"],
-    ]
+    ] + _daemon.OPT_PARAMETERS  # --status, --metrics, --log-format, --log-level
 
     def __init__(self) -> None:
         super().__init__()
@@ -154,14 +159,27 @@ class Options(usage.Options):
         return n
 
 
-def makeService(options: Options) -> RemotedService:
-    from twisted.internet import reactor
+def _reparse(options: Options) -> Options:
+    """For SIGHUP: the same command line (and ``--config`` file) parsed again."""
+    path = options["config"]
+    fresh = Options()
+    fresh.parseOptions((["--config", path] if path else []) + list(options.argv))
+    return fresh
 
+
+def makeService(options: Options, reactor=None) -> _daemon.DaemonRoot:
+    """A DaemonRoot (status, metrics, logs, SIGHUP) with the RemotedService as
+    ``root.services[0]``."""
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+        reactor = _reactor
+    from ..ops.metrics import RemotedMetrics
+    from ..ops.status import controller_document
     from .service import UserProtocol
     # Test hooks (not options: nobody should need them in production).
     if "IXP_REMOTED_USER_BACKLOG" in os.environ:
         UserProtocol.USER_BACKLOG = int(os.environ["IXP_REMOTED_USER_BACKLOG"])
-    return RemotedService(
+    svc = RemotedService(
         reactor, options["port"], options["socket-dir"], zombie_time=options["zombie"],
         allow_group="group" in options["allow"], allow_other="other" in options["allow"],
         tls=options["tls"], pidfile=options["pidfile"],
@@ -170,3 +188,19 @@ def makeService(options: Options) -> RemotedService:
         registration_rate=options["registration-rate"],
         registration_burst=options["registration-burst"], fd_reserve=options["fd-reserve"],
         mux_path=options["mux"], meta_path=options["meta"])
+    root = _daemon.DaemonRoot(reactor, "ixp-remoted", options, reparse=lambda: _reparse(options))
+    svc.setServiceParent(root)
+    root.add_status(controller_document(svc.status_vps))
+    root.add_metrics(lambda reg: svc.set_metrics(
+        RemotedMetrics(reg, gauges=svc.gauges, tls=svc.tls is not None, version=_version(),
+                       bytes_from_gauges=True)))
+    root.on_reload(svc.reload_live)
+    return root
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("ixpscamper")
+    except Exception:  # noqa: BLE001 -- not installed as a distribution
+        return ""
