@@ -23,14 +23,15 @@ def _cap(s: str, size: int) -> str:
 
 
 def _akey(a):
-    # scamper_addr_cmp: by address type, then by the address bytes
+    """scamper_addr_cmp's order: by address type, then IPv4 as the native
+    (little-endian, on the x86-64 the tools run on) u32 of the network-order
+    bytes, IPv6 as two such u64 words, link addresses by memcmp."""
     raw = getattr(a, "packed", None)
     if raw is None:
-        raw = a.raw
-        t = a.type
-    else:
-        t = 1 if a.version == 4 else 2
-    return (t, raw)
+        return (a.type, a.raw)
+    if a.version == 4:
+        return (1, int.from_bytes(raw, "little"))
+    return (2, int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:], "little"))
 
 
 def probeset_summary(ps: TracelbProbeset) -> tuple[list, int]:
@@ -77,7 +78,9 @@ def tracelb_text(t: Tracelb) -> Optional[str]:
     if t.src is not None:
         head += " from " + addr_str(t.src)
     head += " to " + addr_str(t.dst) + ","
-    head += f" {len(t.nodes)} nodes, {len(t.links)} links, {t.probec} probes, {t.confidence}%\n"
+    # 20211212 prints the probe count with %d: 2**31 and above come out negative
+    pc = t.probec - (1 << 32) if t.probec & 0x80000000 else t.probec
+    head += f" {len(t.nodes)} nodes, {len(t.links)} links, {pc} probes, {t.confidence}%\n"
     out = [_cap(head, 192)]
     nodes = t.nodes
     links = t.links
@@ -233,7 +236,8 @@ def _node_json(t: Tracelb, n) -> Optional[str]:
             b += "{"
             if to is not None:
                 b += f'"addr":"{addr_str(to)}", '
-            out.append(b + '"probes":[')
+            # 20211212 has a space here (2026 does not)
+            out.append(b + '"probes":[ ')
             if ln.sets:
                 if to is None:
                     return None  # scamper dereferences the missing node
