@@ -56,6 +56,8 @@ METAVARS = {
     "--max-vps": "N", "--max-zombies": "N", "--registration-rate": "RATE",
     "--registration-burst": "N", "--fd-reserve": "N", "--port": "[IP:]PORT",
     "--allow": "group|other", "--sc-option": "allowgroup|allowother",
+    "--config": "FILE", "--status": "PATH", "--metrics": "[IP:]PORT",
+    "--log-format": "text|json", "--log-level": "LEVEL",
 }
 
 OPTION_NOTES = {
@@ -87,6 +89,21 @@ twistd's global `--pidfile` (given before the plugin name, default
 `twistd --pidfile= -n ixp-remoted -e /run/ixp-remoted.pid ...` so that only
 one is written.
 """,
+    "--config": """
+Keys are the long option names (`port = ["31337"]`, `socket-dir =
+"/run/ixp-remoted"`); `etc/ixp-remoted.toml` is a commented example.
+A repeatable option given on the command line replaces the file's values.
+SIGHUP re-reads it and applies the registration limits and `log-level` at
+once.
+""",
+    "--status": """
+Each VP held, live or zombie, is one entry: monitor, address, state (`up`
+or `away`), since when, socket, resumes, channels, users, bytes.
+""",
+    "--metrics": """
+Needs the Python package prometheus-client.  The metric names start with
+`ixp_remoted_`; see the operators' guide.
+""",
     "--meta": """
 One `monitor attribute value` a line, the format of sc_remoted 20260420's
 `-m`; users of the mux socket receive each VP's metadata.
@@ -102,8 +119,9 @@ IXP_REMOTED_USER_BACKLOG :: bytes buffered for a user that does not read
 
 SIGNALS = """
 SIGHUP :: re-read the TLS certificate and key (for the next handshake;
-  sessions stay up) and the `--meta` file.  `systemctl reload ixp-remoted`
-  sends it.
+  sessions stay up), the `--meta` file, and `--config` with the command line:
+  the registration limits and the log level apply at once.  One log line
+  says what was reloaded.  `systemctl reload ixp-remoted` sends it.
 SIGTERM, SIGINT :: stop: listeners closed, VP connections and user sockets
   closed, socket files and the pidfile removed.
   VPs keep trying to reconnect; a new process does not hold their sessions,
