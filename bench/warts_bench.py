@@ -13,6 +13,13 @@ Prints figures and the ratios against the targets: ixp-warts2text within 4x
 of sc_warts2text's wall time; decode >= 20,000 traces/s.
 
 Usage: python3 bench/warts_bench.py [--traces N] [--repeat N] [--keep FILE]
+
+``--mode mixed`` instead builds a file of N records (default 100,000) that
+interleaves every record of the real-tool fixtures scamper 20211212 can read
+(traces, pings, tracelbs, dealias of five methods: tests/fixtures/), and
+times our decode, ixp-warts2text against sc_warts2text and ixp-warts2json
+against sc_warts2json on it (targets: both within 3x), checking that the
+outputs are identical.
 """
 
 from __future__ import annotations
@@ -113,13 +120,111 @@ def decode_pywarts(path: str):
         return None, f"failed ({type(e).__name__}: {e})"
 
 
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+
+
+def generate_mixed(path: str, nrecs: int) -> dict:
+    """Write ``nrecs`` measurement records cycling through the fixtures' own
+    records (those 20211212 reads: not the 2026-only MIDAR methods); returns
+    the count per record type."""
+    from ixpscamper.warts import Dealias, Ping, Tracelb, encode_list, encode_cycle, read_records
+    from ixpscamper.warts.writer import encode_cycle_stop, encode_record
+    templates = []
+    for sub in ("scamper-repertoire", "scamper-20211212"):
+        d = os.path.join(FIXTURES, sub)
+        for name in sorted(os.listdir(d)):
+            if not name.endswith(".warts"):
+                continue
+            cmd = os.path.join(d, name[:-6] + ".cmd")
+            if sub == "scamper-repertoire" and open(cmd).read().startswith("[2026]"):
+                continue
+            for r in read_records(open(os.path.join(d, name), "rb").read()):
+                if isinstance(r, (Trace, Ping, Tracelb, Dealias)):
+                    templates.append((type(r).__name__, encode_record(r, 1, 1)))
+    lst = WartsList()
+    cyc = CycleStart(lst, 1795760000, hostname="bench")
+    counts: dict = {}
+    with open(path, "wb") as f:
+        f.write(encode_list(lst, 1) + encode_cycle(cyc, 1, 1))
+        for i in range(nrecs):
+            name, data = templates[i % len(templates)]
+            counts[name] = counts.get(name, 0) + 1
+            f.write(data)
+        f.write(encode_cycle_stop(CycleStop(cyc, 1795760000 + 3600), 1))
+    return counts
+
+
+def run_any(argv: list[str]) -> float:
+    """Wall time of ``argv``, whatever its exit status (ixp-warts2text exits 3
+    when it names records it does not print)."""
+    t = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def decode_all(path: str) -> int:
+    n = 0
+    with open(path, "rb", buffering=1 << 20) as f:
+        for _ in iter_records(f):
+            n += 1
+    return n
+
+
+def main_mixed(args) -> int:
+    nrecs = args.traces
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+          f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates all figures)")
+    tmpdir = tempfile.mkdtemp(prefix="warts-bench-")
+    path = args.keep or os.path.join(tmpdir, "mixed.warts")
+    try:
+        gen_s, counts = timed(lambda: generate_mixed(path, nrecs))
+        print(f"generated {nrecs} records {counts}, {os.path.getsize(path) / 1e6:.1f} MB "
+              f"in {gen_s:.1f} s")
+        code = ("import sys, time; sys.path.insert(0, %r); from warts_bench import decode_all; "
+                "t = time.perf_counter(); n = decode_all(%r); print(time.perf_counter() - t, n)"
+                % (os.path.dirname(os.path.abspath(__file__)), path))
+        runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               check=True).stdout.split() for _ in range(args.repeat)]
+        dec_s = min(float(r[0]) for r in runs)
+        print(f"ours    decode only         : {dec_s:7.3f} s  {nrecs / dec_s:10,.0f} records/s")
+        bindir = os.path.dirname(sys.executable)
+        ok = True
+        for ours, ref in (("ixp-warts2text", "sc_warts2text"), ("ixp-warts2json", "sc_warts2json")):
+            exe = os.path.join(bindir, ours)
+            if not os.path.exists(exe):
+                exe = shutil.which(ours)
+            refp = shutil.which(ref)
+            if exe is None or refp is None:
+                print(f"{ours} or {ref} missing: skipped")
+                continue
+            o = best_of(args.repeat, lambda: run_any([exe, path]))
+            r = best_of(args.repeat, lambda: run_any([refp, path]))
+            same = (subprocess.run([exe, path], capture_output=True).stdout
+                    == subprocess.run([refp, path], capture_output=True).stdout)
+            ratio = o / r
+            met = ratio <= 3
+            ok = ok and met and same
+            print(f"{ours:15s} {o:7.3f} s vs {ref} {r:7.3f} s: {ratio:.2f}x "
+                  f"(target <= 3x: {'MET' if met else 'NOT MET'}); outputs identical: {same}")
+        print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return 0 if ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--traces", type=int, default=100_000)
+    ap.add_argument("--mode", choices=["traces", "mixed"], default="traces",
+                    help="traces: the issue-2 trace file; mixed: every record type (see above)")
+    ap.add_argument("--traces", type=int, default=100_000,
+                    help="number of traces (mode traces) or records (mode mixed)")
     ap.add_argument("--repeat", type=int, default=5,
                     help="best of N for each timing (the machine is shared: noise only adds time)")
     ap.add_argument("--keep", help="write the generated file here and keep it")
     args = ap.parse_args()
+    if args.mode == "mixed":
+        return main_mixed(args)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
           f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates all figures)")
