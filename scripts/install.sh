@@ -10,9 +10,10 @@
 #     /usr/lib/systemd/system/ixp-remoted.service, ixp-vp.service   (ExecStart into PREFIX/venv)
 #     /usr/lib/sysusers.d/ixpscamper.conf  user and group ixpscamper
 #     /usr/lib/tmpfiles.d/ixpscamper.conf  /run/ixp-remoted
-#     /etc/ixpscamper/ixp-remoted.conf, ixp-vp.conf, tls/   (a changed config is kept; the
+#     /etc/ixpscamper/ixp-remoted.toml, ixp-vp.toml, tls/   (a changed config is kept; the
 #                                          new one is written next to it as .dist)
-#     /usr/share/doc/ixpscamper/           README.md, architecture.md, LICENSE
+#     /usr/share/doc/ixpscamper/           README.md, architecture.md, LICENSE,
+#                                          grafana-ixpscamper.json (dashboard of the metrics)
 #
 # With --destdir (or DESTDIR=) everything goes below that directory, laid out
 # for PREFIX and the paths above (for a package build); nothing is written
@@ -132,8 +133,8 @@ for unit in ixp-remoted.service ixp-vp.service; do
 done
 install -m 0644 systemd/ixpscamper.sysusers "$destdir$sysusersdir/ixpscamper.conf"
 install -m 0644 systemd/ixpscamper.tmpfiles "$destdir$tmpfilesdir/ixpscamper.conf"
-install -m 0644 README.md docs/architecture.md LICENSE "$destdir$docdir/"
-for conf in etc/*.conf; do
+install -m 0644 README.md docs/architecture.md LICENSE etc/grafana-ixpscamper.json "$destdir$docdir/"
+for conf in etc/*.toml; do
     dest=$destdir$confdir/$(basename "$conf")
     if [ -e "$dest" ] && ! cmp -s "$conf" "$dest"; then
         # The operator's settings win, as with a Debian conffile.
@@ -157,7 +158,8 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 cat <<EOF
 $prog: installed in $prefix.  Next:
-  edit $confdir/ixp-remoted.conf or $confdir/ixp-vp.conf
+  edit $confdir/ixp-remoted.toml or $confdir/ixp-vp.toml (systemctl reload applies log-level
+  and rates; other keys need a restart)
   VP with TLS: put controller-ca.pem, vp.pem, vp.key (root, 0600) in $confdir/tls/
   systemctl enable --now ixp-remoted     # controller
   systemctl enable --now ixp-vp          # vantage point

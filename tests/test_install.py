@@ -314,8 +314,12 @@ def test_install_with_destdir_lays_out_a_debian_install_and_writes_nothing_else(
         assert DEFAULT_PREFIX + "/" not in (dest / "usr/lib/systemd/system" / unit).read_text()
     assert mode("/usr/lib/sysusers.d/ixpscamper.conf") == 0o644
     assert mode("/usr/lib/tmpfiles.d/ixpscamper.conf") == 0o644
-    for conf in ("ixp-remoted.conf", "ixp-vp.conf"):
+    for conf in ("ixp-remoted.toml", "ixp-vp.toml"):
         assert (dest / "etc/ixpscamper" / conf).read_bytes() == (REPO / "etc" / conf).read_bytes()
+        assert mode(f"/etc/ixpscamper/{conf}") == 0o644
+    assert not list((dest / "etc/ixpscamper").glob("*.conf"))  # the old EnvironmentFiles
+    assert ((dest / "usr/share/doc/ixpscamper/grafana-ixpscamper.json").read_bytes()
+            == (REPO / "etc/grafana-ixpscamper.json").read_bytes())
     assert mode("/etc/ixpscamper/tls") == 0o700
     for doc in ("README.md", "architecture.md", "LICENSE"):
         assert (dest / "usr/share/doc/ixpscamper" / doc).is_file()

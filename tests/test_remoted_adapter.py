@@ -184,17 +184,16 @@ def test_option_errors(args, msg):
 
 
 def test_example_conf_parses(tmp_path):
-    """etc/ixp-remoted.conf's IXP_REMOTED_OPTS is accepted by the plugin."""
-    import shlex
+    """etc/ixp-remoted.toml (what the unit's --config names) is accepted by the plugin."""
     from pathlib import Path
-    conf = Path(__file__).resolve().parent.parent / "etc" / "ixp-remoted.conf"
-    opts = [ln for ln in conf.read_text().splitlines() if ln.startswith("IXP_REMOTED_OPTS=")]
-    assert len(opts) == 1
-    args = shlex.split(shlex.split(opts[0].split("=", 1)[1])[0])
-    args = [str(tmp_path) if a == "/run/ixp-remoted" else a for a in args]
-    o = parse(*args)
-    assert o["port"] == [args[args.index("--port") + 1]]
+    conf = Path(__file__).resolve().parent.parent / "etc" / "ixp-remoted.toml"
+    copy = tmp_path / "ixp-remoted.toml"
+    copy.write_text(conf.read_text().replace("/run/ixp-remoted", str(tmp_path)))
+    o = parse("--config", str(copy))
+    assert o["port"] == ["31337"] and o["socket-dir"] == str(tmp_path)
     assert o["zombie"] == 900.0 and o["allow"] == {"group"}
+    assert o["status"] and o["metrics"] == "127.0.0.1:9478" and o["mux"]
+    assert (o["log-format"], o["log-level"]) == ("text", "info")
 
 
 def test_user_who_stops_reading_is_dropped_alone(tmp_path, monkeypatch):
