@@ -8,8 +8,10 @@ the daemon's `--status` option), reads the one JSON document the daemon
 answers with, and prints it for people: for a VP its link to the controller
 (state, since when, sessions, resumes, refusals, the last problem, channels,
 bytes), its tasks (queued, running, done, by type) and its probes (sent,
-replies, rate achieved against the limit); for a controller one block per
-VP.
+replies, rate achieved against the limit); for a controller a table with
+one row per VP it holds, live or zombie: monitor, address, connected since,
+state (`up`, or `away` and for how long), resumes, channels, users, bytes
+in and out.
 
 With `--json` it prints a JSON list instead, for scripts: the controller's
 VPs, or the VP itself as the only element; each object has at least
