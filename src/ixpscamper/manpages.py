@@ -165,7 +165,8 @@ def from_twisted(options_class: type, prog: str) -> OptionSet:
             names=tuple(f"-{s}" for s in sorted(shorts.get(long, []))) + (f"--{long}",),
             metavar=long.upper() if takes_value[long] else None,
             help=_clean_doc(o.docs.get(long)),
-            default=None if default is None or default == "" or default is False else default,
+            # a flag's "default" is Twisted's 0 for "not given": nothing to state
+            default=None if not takes_value[long] or default is None or default == "" else default,
             repeatable=long in repeatable))
     return OptionSet(prog=prog, options=tuple(out), description=_clean_doc(getattr(o, "longdesc", "")))
 
