@@ -146,3 +146,16 @@ def test_main_writes_the_pages(tmp_path):
     assert (tmp_path / "ixp-status.1").read_text() == manpages.render(
         next(p for p in PAGES if p.name == "ixp-status"))
     assert manpages.main(["--out", str(tmp_path), "nope"]) == 2
+
+
+def test_twisted_flag_states_no_default():
+    """A flag's 0 in usage.Options.defaults means 'not given', not a default to print."""
+    from twisted.python import usage
+
+    class Opts(usage.Options):
+        optFlags = [["quiet", "q", "say less"]]
+        optParameters = [["count", "c", 0, "how many"]]
+
+    opts = {o.key: o for o in manpages.from_twisted(Opts, "x").options}
+    assert opts["--quiet"].default is None and opts["--quiet"].metavar is None
+    assert opts["--count"].default == 0
