@@ -101,8 +101,9 @@ def test_repeatable_options_replace_not_add(tmp_path):
     assert config.load(p, remoted_tap.Options)["port"] == ["127.0.0.1:31001", "127.0.0.1:31002"]
     assert config.load(p, remoted_tap.Options)["allow"] == ["group"]
 
-    class RemotedWithConfig(config.ConfigFileMixin, remoted_tap.Options):
-        pass
+    # ixp-remoted's Options has the mixin itself now (ConfigFileMixin first)
+    RemotedWithConfig = remoted_tap.Options  # noqa: N806
+    assert issubclass(RemotedWithConfig, config.ConfigFileMixin)
 
     o = RemotedWithConfig()
     o.parseOptions(["--config", p])

@@ -693,7 +693,12 @@ class RemotedService(service.Service):
     def _mismatch(self, peer: str, hint: str) -> None:
         """FirstBytesFactory: a connection's first bytes are TLS on a plaintext port or
         a plaintext frame on the TLS port; it is dropped."""
-        vplog.warn("VP connection {peer} refused: {hint}", peer=peer, hint=hint)
+        if self.tls is not None:
+            # the same form as the other refused TLS handshakes (VPProtocol.connectionLost)
+            vplog.warn("VP connection {peer} refused: TLS handshake failed: plaintext on the TLS "
+                       "port: {hint}", peer=peer, hint=hint)
+        else:
+            vplog.warn("VP connection {peer} refused: {hint}", peer=peer, hint=hint)
         if self.tls is not None:
             self.sniffed[peer] = True
             if len(self.sniffed) > 1024:  # bounded, whatever happens to connectionLost

@@ -66,6 +66,10 @@ class Options(ConfigFileMixin, usage.Options):
          "into it (default max(64, limit/32))"],
     ] + _daemon.OPT_PARAMETERS  # --status, --metrics, --log-format, --log-level
 
+    #: False for a SIGHUP re-parse: the service re-reads its TLS files itself
+    #: (RemotedService.reload_tls), keeping the old ones if the new are bad
+    load_tls = True
+
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
@@ -139,7 +143,7 @@ class Options(ConfigFileMixin, usage.Options):
             if not 1 <= self["registration-burst"] < float("inf"):
                 raise usage.UsageError("--registration-burst must be at least 1")
         self["tls"] = None
-        if self["tls-cert"]:
+        if self["tls-cert"] and self.load_tls:
             try:
                 self["tls"] = ServerTLS(self["tls-cert"], self["tls-key"], self["client-ca"])
             except TLSConfigError as e:
@@ -163,6 +167,7 @@ def _reparse(options: Options) -> Options:
     """For SIGHUP: the same command line (and ``--config`` file) parsed again."""
     path = options["config"]
     fresh = Options()
+    fresh.load_tls = False
     fresh.parseOptions((["--config", path] if path else []) + list(options.argv))
     return fresh
 
