@@ -225,6 +225,7 @@ class Page:
     options: Callable[[], OptionSet]
     text: str                     # module in ixpscamper.mantext
     daemon: bool = False          # run under twistd: the synopsis says so, SIGNALS is required
+    command_language: bool = False  # add the trace/ping command language (ixpscamper.commands)
     help_argv: tuple[tuple[str, ...], ...] = (("--help",),)
 
     @property
@@ -234,7 +235,7 @@ class Page:
 
 PAGES: tuple[Page, ...] = (
     Page("ixp-attach", 1, _attach, "attach"),
-    Page("ixp-scamper", 1, _scamper, "scamper"),
+    Page("ixp-scamper", 1, _scamper, "scamper", command_language=True),
     Page("ixp-warts2text", 1, _warts("ixp-warts2text"), "warts2text"),
     Page("ixp-warts2json", 1, _warts("ixp-warts2json"), "warts2json"),
     Page("ixp-peers", 1, _peers, "peers"),
@@ -482,6 +483,8 @@ def render(page: Page) -> str:
         out += option_lines(o, notes.get(o.key))
     for o in s.positionals:
         out += option_lines(o, notes.get(o.key))
+    if page.command_language:
+        out += command_lines(text)
     for title, attr in (("EXIT STATUS", "EXIT_STATUS"), ("ENVIRONMENT", "ENVIRONMENT"),
                         ("FILES", "FILES"), ("SIGNALS", "SIGNALS")):
         value = getattr(text, attr, None)
@@ -497,6 +500,61 @@ def render(page: Page) -> str:
     refs = list(text.SEE_ALSO)
     out += [".SH SEE ALSO"] + [_ref(r, last=i == len(refs) - 1) for i, r in enumerate(refs)]
     return "\n".join(out) + "\n"
+
+
+def command_language() -> list[tuple[str, list[tuple[str, str | None, str, Any, str]]]]:
+    """The trace and ping options, from ``ixpscamper.commands``' own tables.
+
+    ``[(command, [(letter, argument, text, default, extra), ...]), ...]``;
+    raises ValueError when a letter the parser accepts has no prose in
+    :mod:`ixpscamper.mantext.commands`, or the prose names a letter it lacks.
+    """
+    from ixpscamper import commands as C
+    from ixpscamper.mantext import commands as T
+    out = []
+    for kind, spec, ints, methods, cls, prose in (
+            ("trace", C._TRACE_SPEC, C._TRACE_INTS, C.TRACE_METHODS, C.TraceOptions, T.TRACE),
+            ("ping", C._PING_SPEC, C._PING_INTS, C.PING_METHODS, C.PingOptions, T.PING)):
+        if set(spec) != set(prose):
+            raise ValueError(f"{kind}: option letters without prose {sorted(set(spec) - set(prose))}, "
+                             f"prose without an option {sorted(set(prose) - set(spec))}")
+        defaults = {f.name: f.default for f in attrs.fields(cls) if f.default is not attrs.NOTHING}
+        rows = []
+        for letter in sorted(spec, key=lambda x: (x.lower(), x.isupper())):
+            arg, field, text = prose[letter]
+            if (arg is None) != (spec[letter] is None):
+                raise ValueError(f"{kind} -{letter}: the parser says it "
+                                 f"{'takes no' if spec[letter] is None else 'takes a'} value")
+            extra = []
+            if letter in ints:
+                lo, hi = ints[letter][-2:]
+                extra.append(f"range {lo} to {hi}")
+            if letter == "P":
+                extra.append("one of " + ", ".join(f"`{m}`" for m in methods))
+            default = defaults.get(field) if field else None
+            if isinstance(default, (bool, bytes, tuple)) or (default is None):
+                default = None
+            rows.append((letter, arg, text, default, "; ".join(extra)))
+        out.append((kind, rows))
+    return out
+
+
+def command_lines(mantext_mod: Any) -> list[str]:
+    """The COMMANDS section of a page that documents the command language."""
+    from ixpscamper.mantext import commands as T
+    out = [".SH COMMANDS"]
+    for kind, rows in command_language():
+        out += [".SS " + kind]
+        out += blocks(getattr(T, f"{kind.upper()}_INTRO"))
+        for letter, arg, text, default, extra in rows:
+            head = r"\fB\-" + esc(letter) + r"\fR" + (r" \fI" + esc(arg) + r"\fR" if arg else "")
+            body = _sentence(text)
+            if extra:
+                body += " " + _sentence(extra[0].upper() + extra[1:])
+            if default is not None and "default" not in text:
+                body += f" Default: `{default}`."
+            out += [".TP", head, inline(body)]
+    return out
 
 
 def _ref(ref: str, last: bool) -> str:

@@ -4,9 +4,10 @@ SUMMARY = "feed commands to a scamper-compatible vantage point and write its res
 
 DESCRIPTION = """
 `ixp-attach` connects to a vantage point (VP) that speaks scamper's control
-protocol, sends it measurement commands (`ping`, `trace`, ...) read one a
-line, and writes the results as they arrive, as warts (the default) or as
-JSON objects one a line.
+protocol, sends it measurement commands read one a line (`ping`, `trace`,
+...; the language is described in `ixp-scamper`(1)), and writes the
+results as they arrive, as warts (the default) or as JSON objects one a
+line.
 It has the interface of scamper's `sc_attach`(1) and works with the real
 scamper as well as with `ixp-vp`(8).
 

@@ -27,6 +27,8 @@ is lost; if it refuses the resume, the VP registers anew.
 When a connection fails because one side speaks TLS and the other does not,
 the log line says so.
 
+The command language (`trace` and `ping` and their options) is described
+in `ixp-scamper`(1).
 Every command is parsed, and checked against what the prober can run,
 before the VP answers `OK`; a task that fails after that yields an error
 record, so no task is left unanswered.
