@@ -25,8 +25,15 @@ from ixpscamper.warts import cli
 
 HERE = TESTS / "fixtures" / "scamper-repertoire"
 S26 = Path(os.environ.get("SCAMPER_2026", TESTS.parents[1] / "shared" / "scamper-2026"))
-CASES = sorted(p.stem for p in HERE.glob("*.warts"))
-BLOBS = {c: (HERE / f"{c}.warts").read_bytes() for c in CASES}
+ALL = sorted(p.stem for p in HERE.glob("*.warts"))
+#: scamper 20211212 writes neighbourdisc probes whose declared length runs
+#: into their replies: no scamper reader (20211212's skips the type; 2026's
+#: fails on it) nor ours reads them
+UNREADABLE = {"neighbourdisc-arp", "neighbourdisc-nd"}
+#: decoded, not yet encoded
+DECODE_ONLY = {"sting-http"}
+CASES = [c for c in ALL if c not in UNREADABLE]
+BLOBS = {c: (HERE / f"{c}.warts").read_bytes() for c in ALL}
 #: cases sc_warts2json (20211212 and 2026) stops at: it prints nothing for a
 #: MIDAR record and nothing after it; we print the rest and say so
 MIDAR = {"dealias-midarest", "dealias-midardisc"}
@@ -77,19 +84,19 @@ def test_fixtures_cover_the_repertoire():
     assert sum(type(r).__name__ == "CycleStart" for r in mixed) >= 3
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [c for c in CASES if c not in DECODE_ONLY])
 def test_reencodes_byte_for_byte(case):
     data = BLOBS[case]
     w = WartsWriter()
     assert b"".join(w.encode(r) for r in read_records(data)) == data
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", ALL)
 def test_text_equals_the_tools(case):
     assert ours_text(BLOBS[case]) == (HERE / f"{case}.txt").read_text()
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", ALL)
 def test_json_equals_the_tools(case):
     want = (HERE / f"{case}.json").read_text()
     got = ours_json(BLOBS[case])
@@ -98,6 +105,26 @@ def test_json_equals_the_tools(case):
         assert got.startswith(want) and got[len(want):].startswith('{"type":"cycle-stop"')
     else:
         assert got == want
+
+
+@pytest.mark.parametrize("case", sorted(UNREADABLE))
+def test_unreadable_neighbourdisc_is_an_error_at_its_offset(case):
+    from ixpscamper.warts import Neighbourdisc
+    recs, err = decode_all(BLOBS[case])
+    assert err is not None and err.offset == 65 and "neighbourdisc" in str(err)
+    assert not any(isinstance(r, Neighbourdisc) for r in recs)
+    dump26 = S26 / "bin" / "sc_wartsdump"
+    if dump26.exists():  # 2026's reader gives up on the record too
+        r = subprocess.run([str(dump26), str(HERE / f"{case}.warts")], capture_output=True,
+                           timeout=60)
+        assert b"cycle stop" not in r.stdout and b"type 0x000a" in r.stdout + r.stderr
+
+
+def test_sting_decodes_to_typed_fields():
+    from ixpscamper.warts import Sting
+    s = [r for r in read_records(BLOBS["sting-http"]) if isinstance(r, Sting)][0]
+    assert (str(s.src), str(s.dst), s.dport, s.count, s.mean) == (
+        "192.0.2.10", "198.51.100.66", 80, 4, 100)
 
 
 def _cli(main, path, capsys):
@@ -145,13 +172,13 @@ def _live(tool: str, case: str) -> bytes:
 
 
 @requires_tool("sc_warts2text")
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", ALL)
 def test_text_equals_live_sc_warts2text(case):
     assert ours_text(BLOBS[case]).encode() == _live("sc_warts2text", case)
 
 
 @requires_tool("sc_warts2json")
-@pytest.mark.parametrize("case", [c for c in CASES if c not in MIDAR])
+@pytest.mark.parametrize("case", [c for c in ALL if c not in MIDAR])
 def test_json_equals_live_sc_warts2json(case):
     assert ours_json(BLOBS[case]).encode() == _live("sc_warts2json", case)
 
@@ -190,7 +217,8 @@ def decode_incremental(data: bytes, step: int = 5):
 
 
 @pytest.mark.parametrize("case", ["tracelb-udp-dport", "tracelb-silent", "dealias-ally-v6",
-                                  "dealias-radargun", "dealias-prefixscan", "dealias-midardisc"])
+                                  "dealias-radargun", "dealias-prefixscan", "dealias-midardisc",
+                                  "sting-http"])
 def test_every_truncation(case):
     data = BLOBS[case]
     full = read_records(data)
@@ -238,11 +266,11 @@ def _ends_cleanly(data: bytes):
 @given(st.binary(max_size=400))
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_fuzz_random_bodies(data):
-    for t in (8, 9):
+    for t in (8, 9, 10, 12, 13):
         _ends_cleanly(struct.pack(">HHI", 0x1205, t, len(data)) + data)
 
 
-@given(st.sampled_from(CASES), st.data())
+@given(st.sampled_from(ALL), st.data())
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_fuzz_mutated_fixtures(case, data):
     blob = bytearray(BLOBS[case])

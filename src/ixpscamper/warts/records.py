@@ -39,6 +39,8 @@ __all__ = [
     "DealiasMidardiscRound", "DealiasMidardisc", "Dealias",
     "DealiasMethod", "DealiasProbedefMethod", "DealiasResult", "DealiasAllyFlag",
     "DealiasRadargunFlag", "DealiasPrefixscanFlag", "DealiasReplyFlag",
+    "NeighbourdiscReply", "NeighbourdiscProbe", "Neighbourdisc", "SniffPkt", "Sniff",
+    "StingPkt", "Sting",
     "RecordType", "AddrType", "TraceMethod", "TraceStop", "TraceFlag", "TraceGapAction",
     "HopFlag", "PmtudNoteType", "PingMethod", "PingStop", "PingFlag", "PingReplyFlag",
     "TCP_FIN", "TCP_SYN", "TCP_RST", "TCP_PSH", "TCP_ACK", "TCP_URG", "TCP_ECE", "TCP_CWR",
@@ -959,3 +961,109 @@ class Dealias:
     result: int = int(DealiasResult.NONE)
     errmsg: Optional[str] = None
     probes: list[DealiasProbe] = attrs.field(factory=builtins.list)
+
+
+# --------------------------------------------------------------------------
+# other record types, decoded (not yet encoded or rendered)
+
+@attrs.define
+class NeighbourdiscReply:
+    """A neighbour discovery reply (``scamper_neighbourdisc_reply_t``)."""
+
+    rx: Timeval
+    mac: Address
+
+
+@attrs.define
+class NeighbourdiscProbe:
+    """A neighbour discovery probe (``scamper_neighbourdisc_probe_t``)."""
+
+    tx: Timeval = Timeval(0, 0)
+    rxs: list[NeighbourdiscReply] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class Neighbourdisc:
+    """ARP / IPv6 neighbour discovery (record type 10, ``scamper_neighbourdisc_t``);
+    ``wait_timeout`` in milliseconds, ``method`` 1 ARP, 2 NSOL."""
+
+    list: Optional[WartsList] = None
+    cycle: Optional[CycleStart] = None
+    userid: int = 0
+    ifname: Optional[str] = None
+    start: Timeval = Timeval(0, 0)
+    method: int = 0
+    wait_timeout: int = 0
+    flags: int = 0
+    attempts: int = 0
+    replyc: int = 0
+    src_ip: Optional[Address] = None
+    src_mac: Optional[Address] = None
+    dst_ip: Optional[Address] = None
+    dst_mac: Optional[Address] = None
+    errmsg: Optional[str] = None
+    probes: list[NeighbourdiscProbe] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class SniffPkt:
+    """A packet captured by sniff (``scamper_sniff_pkt_t``)."""
+
+    tv: Timeval
+    data: bytes
+
+
+@attrs.define
+class Sniff:
+    """A packet capture (record type 13, ``scamper_sniff_t``); ``limit_time`` in seconds."""
+
+    src: Address
+    list: Optional[WartsList] = None
+    cycle: Optional[CycleStart] = None
+    userid: int = 0
+    start: Timeval = Timeval(0, 0)
+    finish: Timeval = Timeval(0, 0)
+    stop_reason: int = 0
+    limit_pktc: int = 0
+    limit_time: int = 0
+    icmpid: int = 0
+    errmsg: Optional[str] = None
+    pkts: list[SniffPkt] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class StingPkt:
+    """A packet of a sting measurement (``scamper_sting_pkt_t``)."""
+
+    flags: int
+    tv: Timeval
+    data: bytes
+
+
+@attrs.define
+class Sting:
+    """A sting measurement (record type 12, ``scamper_sting_t``): ``mean`` and
+    ``inter`` in milliseconds, ``hsrtt`` the handshake RTT as a Timeval."""
+
+    src: Address
+    dst: Address
+    list: Optional[WartsList] = None
+    cycle: Optional[CycleStart] = None
+    userid: int = 0
+    sport: int = 0
+    dport: int = 0
+    count: int = 0
+    mean: int = 0
+    inter: int = 0
+    dist: int = 0
+    synretx: int = 0
+    dataretx: int = 0
+    seqskip: int = 0
+    data: bytes = b""
+    start: Timeval = Timeval(0, 0)
+    hsrtt: Timeval = Timeval(0, 0)
+    dataackc: int = 0
+    holec: int = 0
+    result: int = 0
+    errmsg: Optional[str] = None
+    pkts: list[StingPkt] = attrs.field(factory=builtins.list)

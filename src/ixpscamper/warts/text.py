@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
-from ixpscamper.warts.records import Dealias, Ping, Trace, Tracelb
+from ixpscamper.warts.records import Dealias, Ping, Sting, Trace, Tracelb
 
 __all__ = ["render_text", "addr_str", "rtt_str"]
 
@@ -497,4 +497,7 @@ def render_text(rec) -> str:
     if type(rec) is Dealias:
         from ixpscamper.warts.dealias_fmt import dealias_text
         return dealias_text(rec) or ""
+    if type(rec) is Sting:
+        from ixpscamper.warts.sting_fmt import sting_text
+        return sting_text(rec)
     return ""
