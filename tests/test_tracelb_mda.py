@@ -240,3 +240,29 @@ def test_parse_refusals(cmd, msg):
     with pytest.raises(CommandError) as e:
         parse_tracelb(cmd)
     assert str(e.value) == msg
+
+
+def test_nodes_carry_quoted_ttl_and_new_nodes_are_in_address_order():
+    """As scamper: every node found by an ICMP error keeps its q_ttl; a branch's new nodes
+    are recorded sorted by address, whatever order the flow hash found them in."""
+    for sport in range(40000, 40006):
+        rec, _ = run_tracelb(DIAMOND, sport=sport)
+        assert all(n.flags == 1 and n.q_ttl == 1 for n in rec.nodes), rec.nodes
+        assert nodes(rec)[2:4] == ["198.18.11.2", "198.18.12.2"]
+
+
+def test_flows_that_reached_a_node_are_used_first_beyond_it():
+    """scamper probes a node's next hops first with the flow ids that reached it (in the
+    order they were sent), and only then with new ones; found against Debian scamper in
+    the lab, where its first six flows at TTL 3 are the six of TTL 2."""
+    rec, io = run_tracelb(DIAMOND, dport=33435)
+    sent = [(p.flowid, p.ttl) for lk in rec.links for s in lk.sets for p in s.probes]
+    at2 = sorted(f for f, t in sent if t == 2)
+    order = []
+    for pkt in io.sent:
+        ttl = pkt[8]
+        dport = struct.unpack_from("!H", pkt, 22)[0]
+        order.append((ttl, dport))
+    ttl3 = [d for t, d in order if t == 3]
+    assert at2 == list(range(33435, 33441))
+    assert ttl3[:6] == at2

@@ -159,6 +159,8 @@ class _Node:
     sole: bool  # every flow reaches it (no branching before it)
     pool: list[int] = attrs.field(factory=list)  # flow ids known to reach it at ``dist``
     q_ttl: Optional[int] = None  # the TTL quoted in its first reply
+    parents: list["_Node"] = attrs.field(factory=list)  # nodes with a link to this one
+    nexthops: int = 0  # links from this node
 
 
 @attrs.define(eq=False)
@@ -277,13 +279,29 @@ class TracelbRun:
             p = br.newnodes[0][1]
             return p.flowid, p.ttl, 0, PERPACKET
         node = br.node
+        ttl = (node.dist if node is not None else s.firsthop) + 1
+        if node is not None:
+            # as scamper: first the flows known to reach this node, or a node
+            # before it with no other next hop, oldest first
+            flowid = self._take_flow(node, set())
+            if flowid is not None:
+                return flowid, ttl, 0, HOP
         if node is None or node.sole:
             # nothing branches before this node: every flow reaches it
-            ttl = (node.dist if node is not None else s.firsthop) + 1
             return self._new_flowid(), ttl, 0, HOP
-        if node.pool:
-            return node.pool.pop(0), node.dist + 1, 0, HOP
         return self._new_flowid(), node.dist, 0, BRINGFWD
+
+    def _take_flow(self, node: _Node, seen: set[int]) -> Optional[int]:
+        """Pop a flow id that reaches ``node``: its own, or one of a parent that leads only here."""
+        if node.pool:
+            return node.pool.pop(0)
+        seen.add(node.index)
+        for parent in node.parents:
+            if parent.nexthops == 1 and parent.index not in seen:
+                flowid = self._take_flow(parent, seen)
+                if flowid is not None:
+                    return flowid
+        return None
 
     def _new_flowid(self) -> int:
         f = self._flowid_next
@@ -479,7 +497,11 @@ class TracelbRun:
                 self._process(br)
         else:
             if all(a != addr for a, _ in br.newnodes):
+                # scamper keeps a branch's new nodes sorted by address: they
+                # are recorded in that order, and the first one is the one
+                # the per-packet check probes again
                 br.newnodes.append((addr, pr))
+                br.newnodes.sort(key=lambda e: e[0].packed)
                 if br.n == len(br.newnodes):
                     br.n += 1
             br.k += 1
@@ -510,6 +532,11 @@ class TracelbRun:
         if r.reply_flags & TracelbReplyFlag.TCP:
             return False
         return r.reply_icmp_type == (11 if self.spec.family == 4 else 3)
+
+    def _is_unreach(self, r: TracelbReply) -> bool:
+        if r.reply_flags & TracelbReplyFlag.TCP:
+            return False
+        return r.reply_icmp_type == (3 if self.spec.family == 4 else 1)
 
     # -- the algorithm's steps ------------------------------------------------
 
@@ -567,6 +594,10 @@ class TracelbRun:
         hop_probes = [p for p in br.probes if p.mode == HOP]
         for addr, _first in br.newnodes:
             to, new = self._node(addr, src.dist + 1, src.sole and len(br.newnodes) == 1)
+            first = _first.rec.rxs[0]
+            if new and not first.reply_flags & TracelbReplyFlag.TCP \
+                    and (self._is_ttl_exp(first) or self._is_unreach(first)):
+                to.q_ttl = first.reply_icmp_q_ttl
             recorded: list[TracelbProbe] = []
             keep_going = new and addr != self.spec.dst
             i = 0
@@ -586,6 +617,8 @@ class TracelbRun:
             if not recorded:
                 continue
             self._links.append((src, to, recorded))
+            to.parents.append(src)
+            src.nexthops += 1
             if keep_going:
                 self._waiting.append(_Branch(to, mode=HOP))
 

@@ -1,0 +1,164 @@
+"""tracelb through the lab's load-balanced segment, ours side by side with the Debian scamper.
+
+The lab with ``ecmp=True`` has a multipath route at t1 over m1 and m2 to
+203.0.113.66 (and 2001:db8:f::66).  Each test runs ``python3 -m
+ixpscamper.prober`` (our warts) and ``scamper -O warts`` on the same command
+in the collector namespace, reads both files with the real sc_warts2json,
+and compares the nodes, the links and the parameters.  (A tracelb record
+has no stop reason: the measurement ends when no branch is left to probe
+or at -Q.)  Probe counts depend on which flows the kernel hashes onto which
+next hop, and the two programs use different source ports, so they are
+compared only against the MDA's own minimum unless both use the same
+``-s``: then both send the same flows, the kernel hashes them the same way,
+and the probe counts must be equal too.
+
+Linux hashes ICMP echo by its identifier (the tracelb's -s), not by the
+checksum scamper varies, so ``-P icmp-echo`` sees one path through this
+lab's multipath route (scamper too): which one depends on -s.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import requires_root, requires_tool
+
+pytestmark = [requires_root, requires_tool("scamper"), requires_tool("sc_warts2json"),
+              pytest.mark.root, pytest.mark.interop, pytest.mark.slow]
+
+DST = "203.0.113.66"
+DST6 = "2001:db8:f::66"
+LINKS4 = {("192.0.2.1", "198.18.1.2"), ("198.18.1.2", "198.18.11.2"),
+          ("198.18.1.2", "198.18.12.2"), ("198.18.11.2", DST), ("198.18.12.2", DST)}
+LINKS6 = {("2001:db8:1::1", "2001:db8:a::2"), ("2001:db8:a::2", "2001:db8:11::2"),
+          ("2001:db8:a::2", "2001:db8:12::2"), ("2001:db8:11::2", DST6), ("2001:db8:12::2", DST6)}
+
+
+@pytest.fixture(scope="module")
+def lab():
+    from ixpscamper.lab import Lab
+    built = Lab.create(ecmp=True)
+    try:
+        yield built
+    finally:
+        built.teardown()
+
+
+def _tracelbs(path: Path) -> list[dict]:
+    out = subprocess.run(["sc_warts2json", str(path)], capture_output=True, text=True, check=True).stdout
+    return [r for r in map(json.loads, out.splitlines()) if r["type"] == "tracelb"]
+
+
+def run_ours(lab, tmp_path: Path, cmd: str) -> dict:
+    out = tmp_path / f"ours-{time.monotonic_ns()}.warts"
+    proc = lab.run("coll", [sys.executable, "-m", "ixpscamper.prober", "-o", str(out), cmd],
+                   check=False, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = _tracelbs(out)
+    return rec
+
+
+def run_scamper(lab, tmp_path: Path, cmd: str) -> dict:
+    out = tmp_path / f"scamper-{time.monotonic_ns()}.warts"
+    lab.run("coll", ["scamper", "-O", "warts", "-o", str(out), "-I", cmd], timeout=240)
+    (rec,) = _tracelbs(out)
+    return rec
+
+
+def shape(r: dict) -> dict:
+    """What must agree: nodes (as a set: discovery order follows the flow hash), links, parameters."""
+    links = set()
+    for node in r["nodes"]:
+        # sc_warts2json writes a node's links as [[{"addr": to, "probes": [...]}, ...]]
+        for group in node.get("links", []):
+            for link in group:
+                links.add((node["addr"], link["addr"]))
+    return {
+        "nodes": sorted(n["addr"] for n in r["nodes"]),
+        "links": links,
+        "head": (r["method"], r["src"], r["dst"], r.get("rtr"), r["probe_size"], r["firsthop"],
+                 r["attempts"], r["confidence"], r["gaplimit"], r["wait_timeout"],
+                 r["wait_probe"], r["probec_max"], r.get("dport")),
+        "q_ttl": sorted((n["addr"], n.get("q_ttl")) for n in r["nodes"]),
+    }
+
+
+def minimum(confidence: int, hops_single: int) -> int:
+    """The MDA's floor on this diamond: one probe to find hop 1, k(2) per single hop, k(3) at
+    the balancer, k(2) for its per-packet check, one per branch to reach the destination."""
+    k2, k3 = (6, 11) if confidence == 95 else (8, 15)
+    return 1 + k2 * hops_single + k3 + k2 + 2
+
+
+@pytest.mark.parametrize("method", ["udp-dport", "icmp-echo", "udp-sport", "tcp-sport", "tcp-ack-sport"])
+def test_tracelb_v4_same_graph_as_scamper(lab, tmp_path, method):
+    cmd = f"tracelb -P {method} -W 15 -w 1 {DST}"
+    ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
+    if method == "icmp-echo":
+        # one path (the ICMP id is the hash's "port"), each program's own by its id
+        assert len(shape(ours)["links"]) == len(shape(theirs)["links"]) == 3
+        return
+    assert shape(ours) == shape(theirs)
+    assert shape(ours)["links"] == LINKS4
+    assert ours["probec"] >= minimum(95, 1), ours["probec"]
+
+
+@pytest.mark.parametrize("method", ["udp-dport", "icmp-echo", "udp-sport", "tcp-sport", "tcp-ack-sport"])
+def test_tracelb_v4_same_flows_same_probes(lab, tmp_path, method):
+    """With the same -s both programs send the same flows: same graph, same probe count."""
+    cmd = f"tracelb -P {method} -s 40000 -W 15 -w 1 {DST}"
+    ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
+    assert shape(ours) == shape(theirs)
+    assert ours["probec"] == theirs["probec"]
+
+
+def test_tracelb_v4_confidence_99(lab, tmp_path):
+    cmd = f"tracelb -c 99 -s 40000 -W 15 {DST}"
+    ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
+    assert shape(ours) == shape(theirs)
+    assert ours["probec"] >= minimum(99, 1)
+    assert ours["probec"] == theirs["probec"]
+
+
+def test_tracelb_via_router(lab, tmp_path):
+    """-r: probes go to rA's MAC (the collector's default is rA too, so the graph is the same)."""
+    cmd = f"tracelb -r 192.0.2.1 -W 15 {DST}"
+    ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
+    assert ours.get("rtr") == "192.0.2.1"
+    assert shape(ours) == shape(theirs)
+
+
+def test_tracelb_via_rb_takes_rb_path(lab, tmp_path):
+    """-r rB: rB sends to t2, which has no route to the ECMP destination; both stop after t2."""
+    cmd = f"tracelb -r 192.0.2.2 -W 15 -w 1 {DST}"
+    ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
+    assert shape(ours)["nodes"][:1] == ["192.0.2.2"] or "192.0.2.2" in shape(ours)["nodes"]
+    assert shape(ours) == shape(theirs)
+
+
+def test_tracelb_v6_icmp_same_graph_as_scamper(lab, tmp_path):
+    # Debian scamper's IPv6 UDP probes get no answers in this lab (its trace
+    # too); ICMP echo works for both
+    # ICMPv6 echo takes one path through the multipath route, but not the same
+    # one for both programs (something beyond addresses and id is hashed for
+    # ICMPv6 - perhaps the flow label Debian scamper's ICMPv6 socket gets from
+    # the kernel; not pinned down): the same shape, the same count
+    cmd = f"tracelb -P icmp-echo -s 40000 -W 15 {DST6}"
+    ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
+    o, t = shape(ours), shape(theirs)
+    assert o["head"] == t["head"]
+    assert len(o["links"]) == len(t["links"]) == 3
+    assert o["links"] <= LINKS6 and t["links"] <= LINKS6
+    assert ours["probec"] == theirs["probec"]
+
+
+@pytest.mark.parametrize("method", ["udp-dport", "udp-sport"])
+def test_tracelb_v6_udp_ours(lab, tmp_path, method):
+    ours = run_ours(lab, tmp_path, f"tracelb -P {method} -W 15 {DST6}")
+    assert shape(ours)["links"] == LINKS6
