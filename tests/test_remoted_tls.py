@@ -160,7 +160,7 @@ def test_sighup_reloads_certificate_without_dropping_sessions(tmp_path, pki):
               serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None))
         make_cert(pki / "server", "localhost", issuer=ca, san=["localhost"])
         d.proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: "TLS certificate and key reloaded" in d.logtext(), 10, "reload")
+        wait_for(lambda: "SIGHUP: reloaded TLS certificate and key" in d.logtext(), 10, "reload")
         vp2 = StubVP(d.port, name=b"hup2", tls=client_ctx(pki), server_hostname="localhost").start()
         assert vp2.peer_cert["serialNumber"] != first
         u.send(b"still up\n")

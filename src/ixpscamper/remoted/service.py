@@ -773,7 +773,9 @@ class RemotedService(service.Service):
     def reload_live(self, new) -> str | None:
         """SIGHUP (DaemonRoot): TLS files, metadata, and from ``new`` (the Options
         parsed again, or None) the registration limits.  Returns what it reloaded."""
-        done = [w for w in (self.reload_tls(), self.reload_meta()) if w]
+        # quiet: the one SIGHUP line (HupReloader) says what was reloaded; failures
+        # are still logged, each with its reason
+        done = [w for w in (self.reload_tls(quiet=True), self.reload_meta(quiet=True)) if w]
         if new is not None:
             rate = new.get("registration-rate") or 0.0
             burst = new.get("registration-burst")
@@ -846,7 +848,7 @@ class RemotedService(service.Service):
             log.warn("{warning}", warning=w)
         return meta
 
-    def reload_meta(self) -> str | None:
+    def reload_meta(self, quiet: bool = False) -> str | None:
         """Re-read ``--meta``; a bad file keeps the old metadata (one line)."""
         if not self.meta_path or self.hub is None:
             return
@@ -858,8 +860,9 @@ class RemotedService(service.Service):
         for w in warnings:
             log.warn("{warning}", warning=w)
         self.hub.meta = meta
-        log.info("reloaded: metadata for {n} monitors from {path}", n=len(meta),
-                 path=self.meta_path)
+        if not quiet:
+            log.info("reloaded: metadata for {n} monitors from {path}", n=len(meta),
+                     path=self.meta_path)
         return f"metadata for {len(meta)} monitors"
 
     def _listen_mux(self) -> None:
@@ -882,7 +885,7 @@ class RemotedService(service.Service):
             os.umask(old)
         log.info("mux socket {path}", path=path)
 
-    def reload_tls(self) -> str | None:
+    def reload_tls(self, quiet: bool = False) -> str | None:
         """Re-read the certificate and key (SIGHUP); sessions are untouched."""
         if self.tls is None:
             return None
@@ -891,7 +894,8 @@ class RemotedService(service.Service):
         except Exception as e:
             log.error("TLS reload failed, keeping the old certificate: {err}", err=str(e))
             return None
-        log.info("TLS certificate and key reloaded")
+        if not quiet:
+            log.info("TLS certificate and key reloaded")
         return "TLS certificate and key"
 
     def _clean_stale(self) -> None:
