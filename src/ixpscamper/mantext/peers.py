@@ -90,10 +90,10 @@ FILES = """
 """
 
 EXAMPLES = """
-In the lab (`ixp-lab up --bgp`), through the VP's own control socket:
+In the lab (`ixp-lab up --bgp`), through a controller's per-VP socket:
 
     ixp-peers --rib /run/ixplab-bgp/master4.1764583200.mrt --ixp-lan 192.0.2.0/24 \\
-        --dst 198.51.100.66 -U /run/ixp-vp/control.sock --json out.json
+        --dst 198.51.100.66 -R /tmp/ixp/socks/coll-127.0.0.1:58086 --json out.json
 
 Through a controller's mux socket, Paris ICMP, at most 50 probes per second:
 
