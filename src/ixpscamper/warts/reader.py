@@ -36,6 +36,7 @@ from ixpscamper.warts.records import (
     DealiasMidardisc, DealiasMidardiscRound, DealiasMidarest, DealiasPrefixscan, DealiasProbe,
     DealiasProbedef, DealiasRadargun, DealiasReply, IcmpExt, LinkAddress, Neighbourdisc,
     NeighbourdiscProbe, NeighbourdiscReply, Ping, PingReply, Sniff, SniffPkt, Sting, StingPkt,
+    Udpprobe, UdpprobeProbe, UdpprobeReply,
     PmtudNote, Timeval, Trace, TraceHop, TracePmtud, Tracelb, TracelbLink, TracelbNode,
     TracelbProbe, TracelbProbeset, TracelbReply, UnknownRecord, WartsList,
 )
@@ -308,6 +309,10 @@ _SNIFF_PKT = ["tv", "H", "bytes@2"]
 _STING_HDR = ["I", "I", "I", "addr", "addr", "H", "H", "H", "H", "H", "B", "B", "B", "B", "H",
               "bytes@15", "tv", "tv", "H", "H", "I", "B", "str"]
 _STING_PKT = ["B", "tv", "H", "bytes@3"]
+_UP_HDR = ["I", "I", "I", "saddr", "saddr", "H", "H", "tv", "I", "B", "B", "H", "bytes@12", "B",
+           "B", "B", "B", "H", "I", "str"]
+_UP_PROBE = ["tv", "H", "B"]
+_UP_REPLY = ["tv", "H", "bytes@2", "ifname"]
 
 _SPECS = {"trace": _TRACE_HDR, "trace_text": _TRACE_HDR, "hop": _TRACE_HOP, "ping": _PING_HDR,
           "reply": _PING_REPLY,
@@ -318,7 +323,8 @@ _SPECS = {"trace": _TRACE_HDR, "trace_text": _TRACE_HDR, "hop": _TRACE_HOP, "pin
           "dl_4": _DL_PREFIXSCAN, "dl_5": _DL_BUMP, "dl_6": _DL_MIDAREST, "dl_7": _DL_MIDARDISC,
           "dl_probedef": _DL_PROBEDEF, "dl_probe": _DL_PROBE, "dl_reply": _DL_REPLY,
           "nd": _ND_HDR, "nd_probe": _ND_PROBE, "nd_reply": _ND_REPLY, "sniff": _SNIFF_HDR,
-          "sniff_pkt": _SNIFF_PKT, "sting": _STING_HDR, "sting_pkt": _STING_PKT}
+          "sniff_pkt": _SNIFF_PKT, "sting": _STING_HDR, "sting_pkt": _STING_PKT,
+          "udpprobe": _UP_HDR, "up_probe": _UP_PROBE, "up_reply": _UP_REPLY}
 #: how many fields of each structure scamper 20211212 reads.  Fields after
 #: these come from newer scamper versions: the Debian tools skip them by
 #: length, so a malformed one must not spoil the record; they are decoded
@@ -795,7 +801,8 @@ _TOOL_TYPES = {"sc_warts2text": {8: "tracelb", 9: "dealias", 11: "tbit", 12: "st
 
 
 #: record types beyond trace and ping that our renderers print like each tool
-_RENDERED: dict[str, set] = {"sc_warts2text": {8, 9, 12}, "sc_warts2json": {8, 9}}
+#: (16: a type 20211212 does not know, printed as 2026's sc_warts2json prints it)
+_RENDERED: dict[str, set] = {"sc_warts2text": {8, 9, 12}, "sc_warts2json": {8, 9, 16}}
 
 
 class _Resolver:
@@ -1304,6 +1311,44 @@ class _Resolver:
             sg.pkts.append(StingPkt(fl or 0, tv or z, pdata))
         return sg
 
+    def udpprobe(self, buf):
+        # as scamper_file_warts_udpprobe_read: probe 0 lives in the header
+        # (its sport and reply count; its tx is the start) and its replies
+        # follow; then probes 1.. and, after all of them, their replies in order
+        ctx: dict = {}
+        v, pos = _params("udpprobe", buf, 0, None)
+        (lid, cid, uid, src, dst, p0_sport, dport, start, wt, flags, stop, dlen, data,
+         p0_replyc, pcount, sent, stopc, sport, wp, errmsg) = v if v is not None else (None,) * 20
+        z = Timeval(0, 0)
+        start = start if start is not None else z
+        up = Udpprobe(src, dst, self.list_of(lid), self.cycle_of(cid), uid or 0, sport or 0,
+                      dport or 0, start, wt or 0, wp or 0, flags or 0, data or b"", stop or 0,
+                      stopc or 0, pcount or 0, errmsg)
+
+        def reply(pos):
+            rv, pos = _params("up_reply", buf, pos, None, ctx)
+            rx, _ln, d, ifname = rv if rv is not None else (None,) * 4
+            return UdpprobeReply(rx if rx is not None else z, d or b"", ifname), pos
+
+        sent = sent or 0
+        if sent:
+            p0 = UdpprobeProbe(start, p0_sport or 0)
+            for _ in range(p0_replyc or 0):
+                r, pos = reply(pos)
+                p0.replies.append(r)
+            up.probes.append(p0)
+        counts = []
+        for _ in range(1, sent):
+            pv, pos = _params("up_probe", buf, pos, None)
+            tx, ps, rc = pv if pv is not None else (None,) * 3
+            up.probes.append(UdpprobeProbe(tx if tx is not None else z, ps or 0))
+            counts.append(rc or 0)
+        for pr, n in zip(up.probes[1:], counts):
+            for _ in range(n):
+                r, pos = reply(pos)
+                pr.replies.append(r)
+        return up
+
     def decode(self, rtype: int, body: bytes, offset: int):
         try:
             if rtype == 6:
@@ -1325,6 +1370,8 @@ class _Resolver:
             if self.like is not None:
                 if rtype == 12 and 12 in _RENDERED[self.like]:
                     return self.sting(body)
+                if rtype == 16 and 16 in _RENDERED[self.like]:
+                    return self.udpprobe(body)
                 # types the tool does not print, it steps over undecoded
                 self.unknown_like(rtype, body)
                 return UnknownRecord(rtype, bytes(body))
@@ -1334,6 +1381,8 @@ class _Resolver:
                 return self.sting(body)
             if rtype == 13:
                 return self.sniff(body)
+            if rtype == 16:
+                return self.udpprobe(body)
             return UnknownRecord(rtype, bytes(body))
         except _Bad as e:
             reason = str(e)

@@ -40,7 +40,7 @@ __all__ = [
     "DealiasMethod", "DealiasProbedefMethod", "DealiasResult", "DealiasAllyFlag",
     "DealiasRadargunFlag", "DealiasPrefixscanFlag", "DealiasReplyFlag",
     "NeighbourdiscReply", "NeighbourdiscProbe", "Neighbourdisc", "SniffPkt", "Sniff",
-    "StingPkt", "Sting",
+    "StingPkt", "Sting", "UdpprobeReply", "UdpprobeProbe", "Udpprobe",
     "RecordType", "AddrType", "TraceMethod", "TraceStop", "TraceFlag", "TraceGapAction",
     "HopFlag", "PmtudNoteType", "PingMethod", "PingStop", "PingFlag", "PingReplyFlag",
     "TCP_FIN", "TCP_SYN", "TCP_RST", "TCP_PSH", "TCP_ACK", "TCP_URG", "TCP_ECE", "TCP_CWR",
@@ -1067,3 +1067,45 @@ class Sting:
     result: int = 0
     errmsg: Optional[str] = None
     pkts: list[StingPkt] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class UdpprobeReply:
+    """A reply to a udpprobe probe (``scamper_udpprobe_reply_t``)."""
+
+    rx: Timeval = Timeval(0, 0)
+    data: bytes = b""
+    ifname: Optional[str] = None
+
+
+@attrs.define
+class UdpprobeProbe:
+    """A udpprobe probe (``scamper_udpprobe_probe_t``)."""
+
+    tx: Timeval = Timeval(0, 0)
+    sport: int = 0
+    replies: list[UdpprobeReply] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class Udpprobe:
+    """A UDP probe measurement (record type 16, 2026, ``scamper_udpprobe_t``):
+    ``wait_timeout`` / ``wait_probe`` in microseconds, ``data`` the payload."""
+
+    src: Optional[Address] = None
+    dst: Optional[Address] = None
+    list: Optional[WartsList] = None
+    cycle: Optional[CycleStart] = None
+    userid: int = 0
+    sport: int = 0
+    dport: int = 0
+    start: Timeval = Timeval(0, 0)
+    wait_timeout: int = 0
+    wait_probe: int = 0
+    flags: int = 0
+    data: bytes = b""
+    stop: int = 0
+    stop_count: int = 0
+    probe_count: int = 0
+    errmsg: Optional[str] = None
+    probes: list[UdpprobeProbe] = attrs.field(factory=builtins.list)
