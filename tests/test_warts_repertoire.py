@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TESTS, have_tool, requires_tool
+from conftest import TESTS, have_tool
 from ixpscamper.warts import (Dealias, Tracelb, WartsDecoder, WartsError, WartsWriter,
                               iter_records, iter_text, read_records, render_json, render_text)
 from ixpscamper.warts import cli
@@ -31,7 +31,7 @@ ALL = sorted(p.stem for p in HERE.glob("*.warts"))
 #: fails on it) nor ours reads them
 UNREADABLE = {"neighbourdisc-arp", "neighbourdisc-nd"}
 #: decoded, not yet encoded
-DECODE_ONLY = {"sting-http", "udpprobe-echo"}
+DECODE_ONLY = {"sting-http", "udpprobe-echo", "http-get"}
 CASES = [c for c in ALL if c not in UNREADABLE]
 BLOBS = {c: (HERE / f"{c}.warts").read_bytes() for c in ALL}
 #: cases sc_warts2json (20211212 and 2026) stops at: it prints nothing for a
@@ -126,6 +126,15 @@ def test_udpprobe_replies_go_to_their_probes():
     assert [len(p.replies) for p in u.probes] == [1, 1, 1]
     assert [p.replies[0].data for p in u.probes] == [b"hello"] * 3
     assert u.probes[0].tx == u.start and u.wait_timeout == 2_000_000
+
+
+def test_http_decodes_request_response_and_body():
+    from ixpscamper.warts import Http
+    h = [r for r in read_records(BLOBS["http-get"]) if isinstance(r, Http)][0]
+    assert (h.type, h.dport, h.host, h.file) == (1, 80, "198.51.100.66", "/")
+    assert [(b.dir, b.type) for b in h.bufs[:3]] == [(1, 1), (0, 1), (0, 0)]
+    assert h.bufs[0].data.startswith(b"GET / HTTP/1.1\r\n")
+    assert h.bufs[1].data.startswith(b"HTTP/1.0 200 OK")
 
 
 def test_sting_decodes_to_typed_fields():
@@ -284,7 +293,7 @@ def _ends_cleanly(data: bytes):
 @given(st.binary(max_size=400))
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_fuzz_random_bodies(data):
-    for t in (8, 9, 10, 12, 13, 16):
+    for t in (8, 9, 10, 12, 13, 15, 16):
         _ends_cleanly(struct.pack(">HHI", 0x1205, t, len(data)) + data)
 
 

@@ -36,7 +36,7 @@ from ixpscamper.warts.records import (
     DealiasMidardisc, DealiasMidardiscRound, DealiasMidarest, DealiasPrefixscan, DealiasProbe,
     DealiasProbedef, DealiasRadargun, DealiasReply, IcmpExt, LinkAddress, Neighbourdisc,
     NeighbourdiscProbe, NeighbourdiscReply, Ping, PingReply, Sniff, SniffPkt, Sting, StingPkt,
-    Udpprobe, UdpprobeProbe, UdpprobeReply,
+    Udpprobe, UdpprobeProbe, UdpprobeReply, Http, HttpBuf,
     PmtudNote, Timeval, Trace, TraceHop, TracePmtud, Tracelb, TracelbLink, TracelbNode,
     TracelbProbe, TracelbProbeset, TracelbReply, UnknownRecord, WartsList,
 )
@@ -245,6 +245,17 @@ def _xs(buf, pos, table):
     return out, pos
 
 
+def _headers(buf, pos, end):
+    """HTTP headers: a u8 count, then that many strings."""
+    n = buf[pos]
+    pos += 1
+    out = []
+    for _ in range(n):
+        h, pos = _str(buf, pos, end)
+        out.append(h)
+    return out, pos
+
+
 def _sched(buf, pos):
     """A MIDAR discovery schedule: u32 count, then (timeval, u32 begin, u32 end) each."""
     n = _U32.unpack_from(buf, pos)[0]
@@ -312,6 +323,9 @@ _STING_PKT = ["B", "tv", "H", "bytes@3"]
 _UP_HDR = ["I", "I", "I", "saddr", "saddr", "H", "H", "tv", "I", "B", "B", "H", "bytes@12", "B",
            "B", "B", "B", "H", "I", "str"]
 _UP_PROBE = ["tv", "H", "B"]
+_HTTP_HDR = ["I", "I", "I", "saddr", "saddr", "H", "H", "tv", "B", "B", "str", "str", "headers",
+             "I", "I", "I", "tv", "str", "B", "str"]
+_HTTP_BUF = ["B", "tv", "H", "bytes@3"]
 _UP_REPLY = ["tv", "H", "bytes@2", "ifname"]
 
 _SPECS = {"trace": _TRACE_HDR, "trace_text": _TRACE_HDR, "hop": _TRACE_HOP, "ping": _PING_HDR,
@@ -324,7 +338,8 @@ _SPECS = {"trace": _TRACE_HDR, "trace_text": _TRACE_HDR, "hop": _TRACE_HOP, "pin
           "dl_probedef": _DL_PROBEDEF, "dl_probe": _DL_PROBE, "dl_reply": _DL_REPLY,
           "nd": _ND_HDR, "nd_probe": _ND_PROBE, "nd_reply": _ND_REPLY, "sniff": _SNIFF_HDR,
           "sniff_pkt": _SNIFF_PKT, "sting": _STING_HDR, "sting_pkt": _STING_PKT,
-          "udpprobe": _UP_HDR, "up_probe": _UP_PROBE, "up_reply": _UP_REPLY}
+          "udpprobe": _UP_HDR, "up_probe": _UP_PROBE, "up_reply": _UP_REPLY,
+          "http": _HTTP_HDR, "http_buf": _HTTP_BUF}
 #: how many fields of each structure scamper 20211212 reads.  Fields after
 #: these come from newer scamper versions: the Debian tools skip them by
 #: length, so a malformed one must not spoil the record; they are decoded
@@ -373,7 +388,7 @@ def _compile(kind: str, flagbytes: bytes):
     env = {"_addr": _addr, "_saddr": _saddr, "_str": _str, "_addrlist": _addrlist,
            "_ts14": _ts14, "_icmpext": _icmpext, "_ifname": _ifname, "_Bad": _Bad,
            "_tn": _tuple_new, "Timeval": Timeval, "_SE": struct.error, "_xs": _xs,
-           "_sched": _sched}
+           "_sched": _sched, "_headers": _headers}
     if kind == "trace_text":
         # the text fast path: addresses as (text, is_ipv4), no objects
         env["_addr"] = _addr_text
@@ -449,6 +464,8 @@ def _compile(kind: str, flagbytes: bytes):
             lines.append(f"{ind}if pos >= nb or nb - pos < {ln}: "
                          f"raise _Bad('bytes run past the record')")
             lines.append(f"{ind}v{fid} = bytes(buf[pos:pos + {ln}]); pos += {ln}")
+        elif k == "headers":
+            lines.append(f"{ind}v{fid}, pos = _headers(buf, pos, nb)")
         elif k == "xs":
             lines.append(f"{ind}v{fid}, pos = _xs(buf, pos, table)")
         elif k == "sched":
@@ -1349,6 +1366,39 @@ class _Resolver:
                 pr.replies.append(r)
         return up
 
+    def http(self, buf):
+        v, pos = _params("http", buf, 0, None)
+        (lid, cid, uid, src, dst, sport, dport, start, stop, typ, host, file, headers, bufc,
+         hsrtt, flags, maxtime, errmsg, ech, sni) = v if v is not None else (None,) * 20
+        z = Timeval(0, 0)
+        typ = typ or 0
+        if dport is None:  # scamper's default by type
+            dport = 443 if typ == 0 else (80 if typ == 1 else 0)
+        h = Http(src, dst, self.list_of(lid), self.cycle_of(cid), uid or 0, sport or 0, dport,
+                 start if start is not None else z, stop or 0, typ, host, file, headers or [],
+                 hsrtt or 0, flags or 0, maxtime if maxtime is not None else z, errmsg,
+                 ech or 0, sni)
+        for _ in range(bufc or 0):
+            bv, pos = _params("http_buf", buf, pos, None)
+            bt, tv, _ln, data = bv if bv is not None else (None,) * 4
+            bt = bt or 0
+            h.bufs.append(HttpBuf(bt >> 7, bt & 0x7F, tv if tv is not None else z, data or b""))
+        # then (type, u32 length, bytes) attributes; scamper stops quietly at
+        # one that does not fit
+        n = len(buf)
+        while n - pos >= 5:
+            at = buf[pos]
+            ln = _U32.unpack_from(buf, pos + 1)[0]
+            pos += 5
+            if n - pos < ln:
+                break
+            if at == 1:
+                h.ech_config_list = bytes(buf[pos:pos + ln])
+            elif at == 2:
+                h.ech_retry_config = bytes(buf[pos:pos + ln])
+            pos += ln
+        return h
+
     def decode(self, rtype: int, body: bytes, offset: int):
         try:
             if rtype == 6:
@@ -1383,6 +1433,8 @@ class _Resolver:
                 return self.sniff(body)
             if rtype == 16:
                 return self.udpprobe(body)
+            if rtype == 15:
+                return self.http(body)
             return UnknownRecord(rtype, bytes(body))
         except _Bad as e:
             reason = str(e)

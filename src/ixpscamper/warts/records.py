@@ -40,7 +40,7 @@ __all__ = [
     "DealiasMethod", "DealiasProbedefMethod", "DealiasResult", "DealiasAllyFlag",
     "DealiasRadargunFlag", "DealiasPrefixscanFlag", "DealiasReplyFlag",
     "NeighbourdiscReply", "NeighbourdiscProbe", "Neighbourdisc", "SniffPkt", "Sniff",
-    "StingPkt", "Sting", "UdpprobeReply", "UdpprobeProbe", "Udpprobe",
+    "StingPkt", "Sting", "UdpprobeReply", "UdpprobeProbe", "Udpprobe", "HttpBuf", "Http",
     "RecordType", "AddrType", "TraceMethod", "TraceStop", "TraceFlag", "TraceGapAction",
     "HopFlag", "PmtudNoteType", "PingMethod", "PingStop", "PingFlag", "PingReplyFlag",
     "TCP_FIN", "TCP_SYN", "TCP_RST", "TCP_PSH", "TCP_ACK", "TCP_URG", "TCP_ECE", "TCP_CWR",
@@ -1109,3 +1109,43 @@ class Udpprobe:
     probe_count: int = 0
     errmsg: Optional[str] = None
     probes: list[UdpprobeProbe] = attrs.field(factory=builtins.list)
+
+
+@attrs.define
+class HttpBuf:
+    """A chunk of an HTTP exchange (``scamper_http_buf_t``): ``dir`` 0 rx / 1 tx,
+    ``type`` 0 data, 1 header, 2 TLS."""
+
+    dir: int = 0
+    type: int = 0
+    tv: Timeval = Timeval(0, 0)
+    data: bytes = b""
+
+
+@attrs.define
+class Http:
+    """An HTTP(S) fetch (record type 15, 2026, ``scamper_http_t``): ``type`` 0
+    HTTPS / 1 HTTP, ``hsrtt`` in microseconds, ``maxtime`` a Timeval."""
+
+    src: Optional[Address] = None
+    dst: Optional[Address] = None
+    list: Optional[WartsList] = None
+    cycle: Optional[CycleStart] = None
+    userid: int = 0
+    sport: int = 0
+    dport: int = 0
+    start: Timeval = Timeval(0, 0)
+    stop: int = 0
+    type: int = 0
+    host: Optional[str] = None
+    file: Optional[str] = None
+    headers: list[str] = attrs.field(factory=builtins.list)
+    hsrtt: int = 0
+    flags: int = 0
+    maxtime: Timeval = Timeval(0, 0)
+    errmsg: Optional[str] = None
+    ech_status: int = 0
+    ech_outer_sni: Optional[str] = None
+    ech_config_list: Optional[bytes] = None
+    ech_retry_config: Optional[bytes] = None
+    bufs: list[HttpBuf] = attrs.field(factory=builtins.list)
