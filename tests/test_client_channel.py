@@ -230,3 +230,19 @@ def test_windowed_channel_every_task_done_once(window, goods):
     assert [len(outcome[i]) for i in range(len(goods))] == [1] * len(goods)
     for i, good in enumerate(goods):
         assert isinstance(outcome[i][0], Ping if good else CommandRefused)
+
+
+def test_reply_to_our_own_attach_is_not_a_tasks():
+    """On a VP's control socket the client sends 'attach' itself: its OK must
+    not be taken as the first command's acceptance (results landed on the
+    wrong tasks)."""
+    from twisted.internet.testing import StringTransport
+
+    from ixpscamper.client.api import VP, _ChannelProtocol
+    proto = _ChannelProtocol(VP(id=1, socket="/x"), greeting=b"attach\n")
+    proto.makeConnection(StringTransport())
+    got = {}
+    a = proto.channel.submit("ping 127.0.0.1", lambda r: got.setdefault("a", r))
+    b = proto.channel.submit("ping 127.0.0.2", lambda r: got.setdefault("b", r))
+    proto.dataReceived(b"OK\nMORE\nOK id-1\nOK id-2\n")
+    assert (a.vp_id, b.vp_id) == (1, 2)

@@ -251,6 +251,9 @@ class _ChannelProtocol(protocol.Protocol):
         self._pending: list[bytes] = []
         self._on_gone = on_gone
         self.channel = TaskChannel(self._write, name=f"VP {vp}", tag_userids=tag_userids)
+        if greeting:
+            # the OK to 'attach' comes before the first command's OK id-N
+            self.channel.expect_reply(greeting.decode().strip())
 
     def _write(self, data: bytes) -> None:
         if self.transport is None:

@@ -151,6 +151,11 @@ class TaskChannel:
         self._pump()
         return task
 
+    def expect_reply(self, what: str) -> None:
+        """A line the owner sends itself (``attach`` on a VP's control socket)
+        is answered by one OK/ERR in order: that reply is not a task's."""
+        self._sent.append(what)
+
     def halt(self, task: ClientTask) -> None:
         if task.state == "queued":
             try:
