@@ -28,7 +28,7 @@ die() { echo "$prog: $*" >&2; exit 1; }
 # oracle and interop peers; iproute2: the namespace labs; procps: pgrep;
 # bird2: BGP in the lab; bgpdump and python3-pyasn (real RouteViews RIB
 # excerpts): the MRT reader's oracle and test data.
-apt_packages=(python3 python3-venv scamper iproute2 procps bird2 bgpdump python3-pyasn)
+apt_packages=(python3 python3-venv scamper iproute2 procps bird2 bgpdump python3-pyasn groff-base man-db)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
