@@ -38,7 +38,7 @@ RUN = {
 }
 
 #: options whose program gives no meaning in --help (reported; the page's note explains them)
-NO_HELP_YET = {("ixp-peers", "--csv")}
+NO_HELP_YET: set[tuple[str, str]] = set()
 
 
 def _all_options(page: Page):

@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", action="append", default=[], metavar="FILE",
                    help="prefixes and ASNs never probed (one a line)")
     p.add_argument("--json", metavar="FILE", help="one JSON object per (peer, dst)")
-    p.add_argument("--csv", metavar="FILE")
+    p.add_argument("--csv", metavar="FILE", help="one line per (peer, dst), with a header")
     p.add_argument("--warts", metavar="FILE", help="the raw traces")
     p.add_argument("--html", metavar="FILE", help="one self-contained page")
     p.add_argument("--state", metavar="FILE",
