@@ -11,8 +11,8 @@ from __future__ import annotations
 import struct
 import time
 
-from ixpscamper.warts.records import (CycleStart, CycleStop, Dealias, Ping, Trace, Tracelb,
-                                      Udpprobe)
+from ixpscamper.warts.records import (CycleStart, CycleStop, Dealias, Neighbourdisc, Ping,
+                                      Trace, Tracelb, Udpprobe)
 from ixpscamper.warts.text import addr_str, ping_stats, rtt_str
 
 __all__ = ["render_json"]
@@ -255,6 +255,9 @@ def render_json(rec) -> str:
     if t is Dealias:
         from ixpscamper.warts.dealias_fmt import dealias_json
         return dealias_json(rec) or ""
+    if t is Neighbourdisc:
+        from ixpscamper.warts.neighbourdisc_fmt import neighbourdisc_json
+        return neighbourdisc_json(rec)
     if t is Udpprobe:
         from ixpscamper.warts.udpprobe_fmt import udpprobe_json
         return udpprobe_json(rec)

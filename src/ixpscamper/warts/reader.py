@@ -818,8 +818,8 @@ _TOOL_TYPES = {"sc_warts2text": {8: "tracelb", 9: "dealias", 11: "tbit", 12: "st
 
 
 #: record types beyond trace and ping that our renderers print like each tool
-#: (16: a type 20211212 does not know, printed as 2026's sc_warts2json prints it)
-_RENDERED: dict[str, set] = {"sc_warts2text": {8, 9, 12}, "sc_warts2json": {8, 9, 16}}
+#: (10, 16: types 20211212's sc_warts2json skips, printed as 2026's prints them)
+_RENDERED: dict[str, set] = {"sc_warts2text": {8, 9, 12}, "sc_warts2json": {8, 9, 10, 16}}
 
 
 class _Resolver:
@@ -1422,6 +1422,8 @@ class _Resolver:
                     return self.sting(body)
                 if rtype == 16 and 16 in _RENDERED[self.like]:
                     return self.udpprobe(body)
+                if rtype == 10 and 10 in _RENDERED[self.like]:
+                    return self.neighbourdisc(body)
                 # types the tool does not print, it steps over undecoded
                 self.unknown_like(rtype, body)
                 return UnknownRecord(rtype, bytes(body))
