@@ -29,11 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     from ixpscamper.warts import CycleStart, CycleStop, WartsList, WartsWriter
 
     def parse(text: str):
-        # tracelb has its own parser until commands.parse_command dispatches to it
+        # tracelb / dealias have their own parsers until commands.parse_command dispatches to them
         word = text.split(None, 1)[0] if text.split() else ""
+        rest = text.split(None, 1)[1] if len(text.split(None, 1)) > 1 else ""
         if word == "tracelb":
             from ixpscamper.tracelb_cmd import parse_tracelb
-            return parse_tracelb(text.split(None, 1)[1] if len(text.split(None, 1)) > 1 else "")
+            return parse_tracelb(rest)
+        if word == "dealias":
+            from ixpscamper.dealias_cmd import parse_dealias
+            return parse_dealias(rest)
         return parse_command(text)
 
     try:

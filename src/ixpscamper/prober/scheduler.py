@@ -37,6 +37,7 @@ from .net import RTN_UNICAST, Network, ProberError, SOURCE_DL, SOURCE_SOCK, now_
 from .ping import ICMP_PING_METHODS, TCP_PING_METHODS, PingRun
 from .specs import check_family, ping_spec, trace_spec, tracelb_spec, tracelb_uses_dl, unsupported
 from .trace import ICMP_METHODS, TCP_METHODS, TraceRun
+from .dealias import DealiasRun
 from .tracelb import TracelbRun
 
 __all__ = ["Prober", "Task"]
@@ -61,7 +62,7 @@ class Task:
         self.group = group
         self.weight = weight
         self.deferred: defer.Deferred = defer.Deferred()
-        self.run: Optional[TraceRun | PingRun | TracelbRun] = None
+        self.run: Optional[TraceRun | PingRun | TracelbRun | DealiasRun] = None
         self.keys: list[Key] = []
         self.family = options.dst.version
         self.ifindex = 0
@@ -90,11 +91,12 @@ class Task:
     def request_send(self) -> None:
         self.prober._request_send(self)
 
-    def transmit(self, pkt: bytes) -> int:
+    def transmit(self, pkt: bytes, dst=None) -> int:
+        """Send ``pkt`` to the task's destination (or ``dst``: dealias probes several)."""
         net = self.prober.network
         if self.mac is not None:
             return net.send_dl(self.ifindex, self.mac, self.family, pkt)
-        return net.send_ip(self.family, str(self.options.dst), pkt)
+        return net.send_ip(self.family, str(self.options.dst if dst is None else dst), pkt)
 
     def finished(self) -> None:
         self.prober._finished(self)
@@ -296,6 +298,8 @@ class Prober:
         return True
 
     def _kind(self, options) -> str:
+        if options.kind == "dealias":
+            return _probedef_kind(options.probedefs[0])
         if options.kind == "tracelb":
             if options.method.startswith("tcp"):
                 return "tcp"
@@ -379,7 +383,11 @@ class Prober:
         src = o.src if o.src is not None else (
             ipaddress.ip_address(route.src) if route.src else ipaddress.ip_address(net.source_for(str(o.dst))))
         task.ifindex = route.ifindex
-        if o.kind == "tracelb":
+        if o.kind == "dealias":
+            task.run = DealiasRun(o, src, task)
+            for pd in o.probedefs[1:]:
+                self._claim_key(task, (task.family, _probedef_kind(pd), pd.sport))
+        elif o.kind == "tracelb":
             task.use_dl = tracelb_uses_dl(o)
             task.run = TracelbRun(tracelb_spec(o, src, sport), task)
         elif o.kind == "trace":
@@ -423,7 +431,9 @@ class Prober:
         if not task.keys:
             return
         fam, kind, _ = task.keys[0]
-        key = (fam, kind, port & 0xFFFF)
+        self._claim_key(task, (fam, kind, port & 0xFFFF))
+
+    def _claim_key(self, task: Task, key: Key) -> None:
         if key not in self._by_key:
             self._by_key[key] = task
             task.keys.append(key)
@@ -524,6 +534,12 @@ class Prober:
         record = task.run.record
         self.reactor.callLater(0, self._pump)
         task.deferred.callback(record)
+
+
+def _probedef_kind(pd) -> str:
+    if pd.method.startswith("tcp"):
+        return "tcp"
+    return "icmp" if pd.method == "icmp-echo" else "udp"
 
 
 def _describe(options) -> str:
