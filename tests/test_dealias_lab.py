@@ -1,0 +1,86 @@
+"""dealias in the lab (``ecmp=True``), ours side by side with the Debian scamper.
+
+t1 is one router with several interfaces (198.18.1.2, 198.51.100.1,
+198.18.11.1, 198.18.12.1); m1 (198.18.11.2) and m2 (198.18.12.2) are two
+routers, not aliases.  Both programs run the same command in the collector
+namespace; the verdicts (and the shape of the records) must agree.
+
+What Linux routers do to these techniques, for both programs alike: a
+Linux router picks an IPv4 IP-ID from a counter per (source, destination,
+protocol), so two interfaces of one router never share a counter and ally
+calls them NOT aliases; and it answers a probe to one of its addresses
+from that address, so mercator's verdict is NONE.  The tests pin that
+agreement, and the sans-IO tests (test_dealias_engine.py) cover the
+ALIASES paths on simulated routers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import requires_root, requires_tool
+
+pytestmark = [requires_root, requires_tool("scamper"), requires_tool("sc_warts2json"),
+              pytest.mark.root, pytest.mark.interop, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    from ixpscamper.lab import Lab
+    built = Lab.create(ecmp=True)
+    try:
+        yield built
+    finally:
+        built.teardown()
+
+
+def _dealias(path: Path) -> dict:
+    out = subprocess.run(["sc_warts2json", str(path)], capture_output=True, text=True, check=True).stdout
+    (rec,) = [r for r in map(json.loads, out.splitlines()) if r["type"] == "dealias"]
+    return rec
+
+
+def both(lab, tmp_path: Path, cmd: str) -> tuple[dict, dict]:
+    ours = tmp_path / f"ours-{time.monotonic_ns()}.warts"
+    proc = lab.run("coll", [sys.executable, "-m", "ixpscamper.prober", "-o", str(ours), cmd],
+                   check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    theirs = tmp_path / f"scamper-{time.monotonic_ns()}.warts"
+    lab.run("coll", ["scamper", "-O", "warts", "-o", str(theirs), "-I", cmd], timeout=120)
+    return _dealias(ours), _dealias(theirs)
+
+
+def shape(r: dict) -> dict:
+    defs = [{k: v for k, v in d.items() if k not in ("udp_sport", "icmp_id")} for d in r["probedefs"]]
+    probes = [(p["probedef_id"], p["seq"], p.get("ipid"),
+               [(x["src"], x["proto"], x.get("icmp_type"), x.get("icmp_code"), x.get("icmp_q_ttl"))
+                for x in p.get("replies", [])]) for p in r["probes"]]
+    head = {k: v for k, v in r.items() if k not in ("start", "probes", "probedefs", "userid")}
+    return {"head": head, "defs": defs, "probes": probes}
+
+
+@pytest.mark.parametrize("cmd,verdict", [
+    ("dealias -m ally -W 50 -w 1 198.18.1.2 198.18.11.1", "not aliases"),  # one router (Linux IP-IDs)
+    ("dealias -m ally -W 50 -w 1 198.18.11.2 198.18.12.2", "not aliases"),  # two routers
+    ("dealias -m ally -W 50 -w 1 -p '-P icmp-echo' 198.18.1.2 198.51.100.1", "not aliases"),
+    ("dealias -m ally -W 50 -w 1 198.18.1.2 192.0.2.99", "none"),  # one silent address
+    ("dealias -m mercator -w 1 198.18.11.1", "none"),
+    ("dealias -m mercator -w 1 192.0.2.99", "none"),  # silent: 3 probes
+    ("dealias -m mercator -w 1 2001:db8:11::1", "none"),
+])
+def test_dealias_verdicts_match_scamper(lab, tmp_path, cmd, verdict):
+    ours, theirs = both(lab, tmp_path, cmd)
+    assert ours["result"] == theirs["result"]
+    assert theirs["result"].replace("-", " ").replace("_", " ") == verdict
+    o, t = shape(ours), shape(theirs)
+    assert o["head"] == t["head"]
+    assert o["defs"] == t["defs"]
+    # probe by probe: same definitions, rounds, IP-IDs, repliers and reply types
+    # (the replies' own IP-IDs are the routers' and differ between runs)
+    assert o["probes"] == t["probes"]
