@@ -123,8 +123,9 @@ def test_unknown_record_types_are_stepped_over():
     data = BLOBS["trace-icmp"]
     b = boundaries(data)
     odd = struct.pack(">HHI", 0x1205, 0x0099, 5) + b"hello"
-    http = struct.pack(">HHI", 0x1205, 0x000F, 3) + b"abc"
-    mixed = data[:b[2]] + odd + data[b[2]:b[3]] + http + data[b[3]:]
+    # host (DNS) is a type this codec still steps over undecoded
+    host = struct.pack(">HHI", 0x1205, 0x000E, 3) + b"abc"
+    mixed = data[:b[2]] + odd + data[b[2]:b[3]] + host + data[b[3]:]
     recs, err = decode_all(mixed)
     assert err is None
     assert [type(r).__name__ for r in recs] == ["WartsList", "CycleStart", "UnknownRecord", "Trace",
@@ -133,6 +134,10 @@ def test_unknown_record_types_are_stepped_over():
     assert encode_record(recs[2]) == odd
     assert [type(r).__name__ for r in iter_records(io.BytesIO(mixed), skip_unknown=True)] == [
         "WartsList", "CycleStart", "Trace", "CycleStop"]
+    # http (15) is decoded now: a malformed one is an error at its offset
+    http = struct.pack(">HHI", 0x1205, 0x000F, 3) + b"abc"
+    recs, err = decode_all(data[:b[3]] + http + data[b[3]:])
+    assert len(recs) == 3 and err.offset == b[3] and "http" in err.reason
 
 
 def _add_unknown_field(body: bytes, pos: int, fid: int = 40, value: bytes = b"\x01\x02\x03"):
