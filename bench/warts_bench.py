@@ -127,7 +127,8 @@ def generate_mixed(path: str, nrecs: int) -> dict:
     """Write ``nrecs`` measurement records cycling through the fixtures' own
     records (those 20211212 reads: not the 2026-only MIDAR methods); returns
     the count per record type."""
-    from ixpscamper.warts import Dealias, Ping, Tracelb, encode_list, encode_cycle, read_records
+    from ixpscamper.warts import (Dealias, Ping, Tracelb, WartsError, encode_cycle, encode_list,
+                                  read_records)
     from ixpscamper.warts.writer import encode_cycle_stop, encode_record
     templates = []
     for sub in ("scamper-repertoire", "scamper-20211212"):
@@ -138,7 +139,11 @@ def generate_mixed(path: str, nrecs: int) -> dict:
             cmd = os.path.join(d, name[:-6] + ".cmd")
             if sub == "scamper-repertoire" and open(cmd).read().startswith("[2026]"):
                 continue
-            for r in read_records(open(os.path.join(d, name), "rb").read()):
+            try:
+                recs = read_records(open(os.path.join(d, name), "rb").read())
+            except WartsError:  # (20211212's unreadable neighbourdisc files)
+                continue
+            for r in recs:
                 if isinstance(r, (Trace, Ping, Tracelb, Dealias)):
                     templates.append((type(r).__name__, encode_record(r, 1, 1)))
     lst = WartsList()
