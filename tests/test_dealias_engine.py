@@ -202,3 +202,38 @@ def test_parse_dealias_refusals(cmd, msg):
     with pytest.raises(CommandError) as e:
         parse_dealias(cmd)
     assert str(e.value) == msg
+
+
+def test_radargun_rounds_pacing_and_result():
+    rec, io = run("dealias -m radargun -q 3 -W 100 -r 500 -w 1 198.18.1.2 198.18.11.1 198.51.100.1", [T1])
+    assert rec.result == DealiasResult.NONE  # radargun only collects
+    assert [str(p.probedef.dst) for p in rec.probes] == ["198.18.1.2", "198.18.11.1", "198.51.100.1"] * 3
+    assert [p.seq for p in rec.probes] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert all(len(p.replies) == 1 for p in rec.probes)
+    times = [round(t, 3) for t, _, _ in io.sent]
+    # 100 ms apart within a round; a round starts 500 ms after the previous one did
+    assert times == [0.0, 0.1, 0.2, 0.5, 0.6, 0.7, 1.0, 1.1, 1.2]
+    assert io.clock.seconds() == pytest.approx(2.2)  # wait_timeout after the last probe
+    assert rec.data.rounds == 3 and rec.data.wait_round == 500
+
+
+def test_radargun_shuffle_changes_order_between_rounds():
+    o = parse_dealias("-m radargun -q 6 -W 10 -O shuffle 10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4")
+    io = IO([Router(["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"])])
+    import random
+    r = DealiasRun(o, SRC, io, random.Random(7))
+    io.run = r
+    r.start()
+    while not io.done:
+        io.clock.advance(max(0.0, min(c.getTime() for c in io.clock.getDelayedCalls()) - io.clock.seconds()))
+    rounds = [tuple(str(p.probedef.dst) for p in r.record.probes[i:i + 4]) for i in range(0, 24, 4)]
+    assert all(sorted(x) == ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"] for x in rounds)
+    assert len(set(rounds)) > 1
+    assert r.record.data.flags == 1
+
+
+def test_radargun_default_wait_round_as_scamper_20211212():
+    """-r unset: wait-probe x the number of -p definitions (found against Debian scamper)."""
+    assert parse_dealias("-m radargun -W 50 10.0.0.1 10.0.0.2").wait_round_ms == 0
+    assert parse_dealias("-m radargun -W 50 -p '-P icmp-echo' 10.0.0.1 10.0.0.2").wait_round_ms == 50
+    assert parse_dealias("-m radargun -W 50 -r 700 10.0.0.1 10.0.0.2").wait_round_ms == 700

@@ -73,6 +73,8 @@ def shape(r: dict) -> dict:
     ("dealias -m mercator -w 1 198.18.11.1", "none"),
     ("dealias -m mercator -w 1 192.0.2.99", "none"),  # silent: 3 probes
     ("dealias -m mercator -w 1 2001:db8:11::1", "none"),
+    ("dealias -m radargun -q 3 -W 50 -w 1 198.18.1.2 198.18.11.1 198.51.100.1", "none"),
+    ("dealias -m radargun -q 2 -W 50 -w 1 -p '-P icmp-echo' 198.18.11.2 198.18.12.2", "none"),
 ])
 def test_dealias_verdicts_match_scamper(lab, tmp_path, cmd, verdict):
     ours, theirs = both(lab, tmp_path, cmd)

@@ -11,9 +11,9 @@ and 20211212's mercator-only ``-d`` / ``-s`` / ``-t``.  Defaults per method:
 mercator 3 attempts, 5 s; ally 5 attempts, 150 ms between probes, 5 s,
 fudge 200.
 
-The prober runs ally and mercator.  radargun, prefixscan and bump are
-parsed into options (``unsupported()`` in the prober refuses them with one
-line).  scamper's dealias has no first-hop router option (its ``-r`` is the
+The prober runs ally, mercator and radargun.  prefixscan is parsed into
+options that the prober refuses (``unsupported()``, one line); bump is
+refused here.  scamper's dealias has no first-hop router option (its ``-r`` is the
 radargun round wait), so neither has ours.
 """
 
@@ -325,14 +325,19 @@ def _radargun(words, pds, kw, excludes, pid) -> DealiasOptions:
     if words:
         if pds and any(p.dst is not None for p in pds):
             raise CommandError("unexpected dst in radargun probedef")
-        base = pds[0] if pds else ProbedefOptions(sport=sport_default(pid))
-        defs = tuple(_size_check(attrs.evolve(base, dst=_target(w))) for w in words)
+        bases = pds or [ProbedefOptions(sport=sport_default(pid))]
+        if len(words) * len(bases) < 2:
+            raise CommandError("expected at least two addresses")
+        defs = tuple(_size_check(attrs.evolve(b, dst=_target(w))) for w in words for b in bases)
     else:
         if not pds or any(p.dst is None for p in pds):
             raise CommandError("expected dst in radargun probedef")
         defs = tuple(_size_check(p) for p in pds)
-    return DealiasOptions(method="radargun", probedefs=defs, excludes=(),
-                          **_common(kw, attempts=30, wait_timeout=5, wait_probe_ms=150))
+    out = _common(kw, attempts=30, wait_timeout=5, wait_probe_ms=150)
+    # -r unset: scamper 20211212 records wait-probe x the number of -p
+    # definitions (0 without -p); 2026 multiplies by the expanded count
+    out.setdefault("wait_round_ms", out["wait_probe_ms"] * len(pds))
+    return DealiasOptions(method="radargun", probedefs=defs, excludes=(), **out)
 
 
 def _prefixscan(words, pds, kw, excludes, pid) -> DealiasOptions:

@@ -18,10 +18,16 @@ After ``scamper_dealias_do.c``:
   reply (else NONE), and an in-sequence series means ALIASES, all-zero
   IP-IDs NONE, otherwise NOTALIASES.
 
-Not here (said plainly): ally over IPv6 (scamper induces fragment
-headers with a packet-too-big; we refuse it), TCP probe methods, radargun,
-prefixscan and bump (parsed by :mod:`ixpscamper.dealias_cmd`, refused by
-the prober).
+* **radargun** collects IP-IDs for offline analysis: ``attempts`` rounds,
+  each probing every definition once (``-O shuffle``: in a new random order
+  each round), ``wait_probe`` apart, a round starting no sooner than
+  ``wait_round`` after the previous one started; ``wait_timeout`` after the
+  last probe the result is NONE, as scamper's.
+
+Not here (said plainly): ally and radargun over IPv6 (scamper induces
+fragment headers with a packet-too-big to get 32-bit IDs; we refuse them),
+TCP probe methods, prefixscan and bump (parsed by
+:mod:`ixpscamper.dealias_cmd`, refused by the prober).
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Optional
 
+import random
+
 from ..warts.records import (Dealias, DealiasAlly, DealiasAllyFlag, DealiasMercator,
-                             DealiasMethod, DealiasProbe, DealiasProbedef, DealiasReply,
-                             DealiasResult, Timeval)
+                             DealiasMethod, DealiasProbe, DealiasProbedef, DealiasRadargun,
+                             DealiasRadargunFlag, DealiasReply, DealiasResult, Timeval)
 from . import packets
 from .packets import Reply
 
@@ -129,8 +137,9 @@ class DealiasRun:
     probe's destination (ally probes two addresses).
     """
 
-    def __init__(self, options, src, io):
+    def __init__(self, options, src, io, rng: Optional[random.Random] = None):
         self.options = options
+        self.rng = rng or random.SystemRandom()
         self.io = io
         self.done = False
         self.family = options.dst.version
@@ -140,13 +149,20 @@ class DealiasRun:
         if o.method == "mercator":
             data = DealiasMercator(probedef=self.defs[0], attempts=o.attempts,
                                    wait_timeout=o.wait_timeout)
+        elif o.method == "radargun":
+            data = DealiasRadargun(probedefs=self.defs, rounds=o.attempts,
+                                   wait_probe=o.wait_probe_ms, wait_round=o.wait_round_ms,
+                                   wait_timeout=o.wait_timeout,
+                                   flags=int(DealiasRadargunFlag.SHUFFLE) if o.shuffle else 0)
         else:
             data = DealiasAlly(probedefs=self.defs, wait_probe=o.wait_probe_ms,
                                wait_timeout=o.wait_timeout, attempts=o.attempts, fudge=o.fudge,
                                flags=int(DealiasAllyFlag.NOBS) if o.nobs else 0)
-        self.record = Dealias(method=int(DealiasMethod.MERCATOR if o.method == "mercator"
-                                         else DealiasMethod.ALLY),
-                              data=data, userid=o.userid)
+        method = {"mercator": DealiasMethod.MERCATOR, "ally": DealiasMethod.ALLY,
+                  "radargun": DealiasMethod.RADARGUN}[o.method]
+        self.record = Dealias(method=int(method), data=data, userid=o.userid)
+        self._order = list(range(len(self.defs)))  # radargun: this round's order
+        self._round_start_ns = 0
         self._src_b = src.packed
         self._id = 255
         self._icmpseq = 0
@@ -202,7 +218,8 @@ class DealiasRun:
     def send_now(self) -> None:
         if self.done:
             return
-        d = self.defs[self._next_def]
+        radargun = self.options.method == "radargun"
+        d = self.defs[self._order[self._next_def] if radargun else self._next_def]
         ipid = (self._id << 8) | self._id if self.family == 4 else 0
         number = len(self.record.probes) + 1
         pkt = self.build_probe(d, ipid, number)
@@ -221,6 +238,21 @@ class DealiasRun:
         if o.method == "mercator":
             wait = o.wait_timeout
             self._round += 1
+        elif radargun:
+            if self._next_def == 0:
+                self._round_start_ns = tx
+            self._next_def += 1
+            wait = o.wait_probe_ms / 1000
+            if self._next_def == len(self.defs):
+                self._next_def = 0
+                self._round += 1
+                if self._round >= o.attempts:
+                    wait = o.wait_timeout
+                else:
+                    # the next round waits for wait_round after this one began
+                    wait = max(wait, (self._round_start_ns - tx) / 1e9 + o.wait_round_ms / 1000)
+                    if o.shuffle:
+                        self.rng.shuffle(self._order)
         else:
             wait = o.wait_probe_ms / 1000 if probec != o.attempts else o.wait_timeout
             self._next_def += 1
@@ -236,6 +268,12 @@ class DealiasRun:
             return
         o = self.options
         probec = len(self.record.probes)
+        if o.method == "radargun":
+            if self._round < o.attempts:
+                self.io.request_send()
+            else:
+                self._result(DealiasResult.NONE)
+            return
         if o.method == "mercator":
             if probec < o.attempts:
                 self.io.request_send()
@@ -302,7 +340,9 @@ class DealiasRun:
                              icmp_type=rep.icmp_type, icmp_code=rep.icmp_code,
                              icmp_q_ttl=rep.inner_ttl if rep.has_inner else 0)
         probe.replies.append(reply)
-        if self.options.method == "mercator":
+        if self.options.method == "radargun":
+            pass  # data for offline analysis; the result is NONE at the end
+        elif self.options.method == "mercator":
             port_unreach = rep.is_unreach and rep.icmp_code == (3 if rep.family == 4 else 4)
             self._result(DealiasResult.ALIASES if port_unreach and addr != probe.probedef.dst
                          else DealiasResult.NONE)

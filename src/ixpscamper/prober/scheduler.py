@@ -384,7 +384,7 @@ class Prober:
             ipaddress.ip_address(route.src) if route.src else ipaddress.ip_address(net.source_for(str(o.dst))))
         task.ifindex = route.ifindex
         if o.kind == "dealias":
-            task.run = DealiasRun(o, src, task)
+            task.run = DealiasRun(o, src, task, self.rng)
             for pd in o.probedefs[1:]:
                 self._claim_key(task, (task.family, _probedef_kind(pd), pd.sport))
         elif o.kind == "tracelb":
