@@ -73,33 +73,15 @@ def test_tls_needs_readable_ca(tmp_path):
         tap.makeService(o, reactor=task.Clock(), backend=FakeBackend(task.Clock()))
 
 
-def _conf_vars():
-    env = {}
-    for line in (ROOT / "etc" / "ixp-vp.conf").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            k, _, v = line.partition("=")
-            env[k.strip()] = v.strip()
-    return env
-
-
 def test_shipped_config_and_unit_give_valid_options():
-    """Expand the unit's ExecStart with the example config as systemd would."""
+    """The unit's ExecStart with etc/ixp-vp.toml in place of /etc/ixpscamper/ixp-vp.toml."""
     unit = (ROOT / "systemd" / "ixp-vp.service").read_text()
     assert "Restart=always" in unit
     assert re.search(r"^AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN$", unit, re.M)
     assert "User=root" not in unit
     exec_start = re.search(r"^ExecStart=(.*?)(?<!\\)$", unit, re.M | re.S).group(1).replace("\\\n", " ")
-    env = _conf_vars()
-    argv = []
-    for word in shlex.split(exec_start):
-        m = re.fullmatch(r"\$\{(\w+)\}|\$(\w+)", word)
-        if m and m.group(1):
-            argv.append(env[m.group(1)])
-        elif m:
-            argv.extend(env[m.group(2)].split())
-        else:
-            argv.append(word)
-    args = argv[argv.index("ixp-vp") + 1:]
-    cfg = opts(*args).config()
-    assert cfg.remote == env["IXP_VP_REMOTE"] and cfg.monitor == env["IXP_VP_MONITOR"]
+    argv = [str(ROOT / "etc" / "ixp-vp.toml") if w == "/etc/ixpscamper/ixp-vp.toml" else w
+            for w in shlex.split(exec_start)]
+    cfg = opts(*argv[argv.index("ixp-vp") + 1:]).config()
+    assert cfg.remote == "controller.example.net:31337" and cfg.monitor == "rc1-ixp-example"
     assert cfg.tls and cfg.tls_ca and cfg.unix
