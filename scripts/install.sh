@@ -133,7 +133,13 @@ for unit in ixp-remoted.service ixp-vp.service; do
 done
 install -m 0644 systemd/ixpscamper.sysusers "$destdir$sysusersdir/ixpscamper.conf"
 install -m 0644 systemd/ixpscamper.tmpfiles "$destdir$tmpfilesdir/ixpscamper.conf"
-install -m 0644 README.md docs/architecture.md LICENSE etc/grafana-ixpscamper.json "$destdir$docdir/"
+install -m 0644 README.md docs/*.md LICENSE etc/grafana-ixpscamper.json "$destdir$docdir/"
+mandir=/usr/share/man
+install -d -m 0755 "$destdir$mandir/man1" "$destdir$mandir/man8"
+for page in man/*.1 man/*.8; do
+    gzip -9n <"$page" >"$work/$(basename "$page").gz"
+    install -m 0644 "$work/$(basename "$page").gz" "$destdir$mandir/man${page##*.}/"
+done
 for conf in etc/*.toml; do
     dest=$destdir$confdir/$(basename "$conf")
     if [ -e "$dest" ] && ! cmp -s "$conf" "$dest"; then

@@ -29,7 +29,7 @@ APT_PACKAGES = ("python3", "python3-venv", "scamper", "iproute2", "procps")
 # What a checkout needs for setup, .ci/run and install (tests/ is left out:
 # the copy gets an empty one, so .ci/run's pytest collects nothing).
 CHECKOUT_PARTS = ("pyproject.toml", "README.md", "LICENSE", "src", "twisted", "systemd", "etc",
-                  "docs", "scripts", ".ci")
+                  "docs", "man", "scripts", ".ci")
 IGNORE = shutil.ignore_patterns(".venv", "__pycache__", "*.egg-info", "dropin.cache", "build")
 
 # Stands in for Debian's python3 with PEP 668 in force, whether or not this
@@ -321,10 +321,14 @@ def test_install_with_destdir_lays_out_a_debian_install_and_writes_nothing_else(
     assert ((dest / "usr/share/doc/ixpscamper/grafana-ixpscamper.json").read_bytes()
             == (REPO / "etc/grafana-ixpscamper.json").read_bytes())
     assert mode("/etc/ixpscamper/tls") == 0o700
-    for doc in ("README.md", "architecture.md", "LICENSE"):
+    for doc in ("README.md", "architecture.md", "operators-guide.md", "LICENSE"):
         assert (dest / "usr/share/doc/ixpscamper" / doc).is_file()
+    for page in ("man1/ixp-attach.1.gz", "man1/ixp-peers.1.gz", "man8/ixp-vp.8.gz",
+                 "man8/ixp-remoted.8.gz"):
+        assert mode(f"/usr/share/man/{page}") == 0o644, page
     venv = dest / prefix.lstrip("/") / "venv"
-    for prog in ("twistd", "ixp-attach", "ixp-warts2text", "ixp-warts2json", "ixp-scamper", "ixp-lab"):
+    for prog in ("twistd", "ixp-attach", "ixp-warts2text", "ixp-warts2json", "ixp-scamper", "ixp-lab",
+                 "ixp-peers", "ixp-status"):
         script = venv / "bin" / prog
         assert os.access(script, os.X_OK), prog
         assert script.read_text().splitlines()[0] == f"#!{prefix}/venv/bin/python"

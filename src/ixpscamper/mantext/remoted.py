@@ -129,8 +129,8 @@ SIGTERM, SIGINT :: stop: listeners closed, VP connections and user sockets
 """
 
 FILES = """
-/etc/ixpscamper/ixp-remoted.conf :: the options the systemd unit passes
-  (`IXP_REMOTED_OPTS`).
+/etc/ixpscamper/ixp-remoted.toml :: the settings the systemd unit reads
+  (`--config`); every key a long option.
 /run/ixp-remoted/ :: the socket directory of the packaged unit (owner
   ixpscamper, mode 0750).
 /usr/lib/systemd/system/ixp-remoted.service :: the unit: user ixpscamper,

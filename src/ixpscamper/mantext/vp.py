@@ -80,9 +80,8 @@ SIGTERM, SIGINT :: stop: the controller link is cut at once (in any state,
 """
 
 FILES = """
-/etc/ixpscamper/ixp-vp.conf :: the variables the systemd unit puts on the
-  command line (`IXP_VP_REMOTE`, `IXP_VP_MONITOR`, `IXP_VP_DIALECT`,
-  `IXP_VP_RATE`, `IXP_VP_LOCAL`).
+/etc/ixpscamper/ixp-vp.toml :: the settings the systemd unit reads
+  (`--config`); the unit's `--tls-*` credentials override its tls keys.
 /etc/ixpscamper/tls/controller-ca.pem, vp.pem, vp.key :: the TLS files of
   the packaged unit (root, 0600), handed to the service with
   `LoadCredential=`.
