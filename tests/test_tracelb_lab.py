@@ -6,11 +6,10 @@ ixpscamper.prober`` (our warts) and ``scamper -O warts`` on the same command
 in the collector namespace, reads both files with the real sc_warts2json,
 and compares the nodes, the links and the parameters.  (A tracelb record
 has no stop reason: the measurement ends when no branch is left to probe
-or at -Q.)  Probe counts depend on which flows the kernel hashes onto which
-next hop, and the two programs use different source ports, so they are
-compared only against the MDA's own minimum unless both use the same
-``-s``: then both send the same flows, the kernel hashes them the same way,
-and the probe counts must be equal too.
+or at -Q.)  Every comparison uses the same ``-s`` for both programs: then
+both send the same flows, the kernel (with the lab's fixed hash seed)
+hashes them onto the same next hops, and graph and probe count must be
+equal.
 
 Linux hashes ICMP echo by its identifier (the tracelb's -s), not by the
 checksum scamper varies, so ``-P icmp-echo`` sees one path through this
@@ -89,6 +88,11 @@ def shape(r: dict) -> dict:
     }
 
 
+def _seed_fixed(lab) -> bool:
+    out = lab.run("t1", ["sysctl", "-n", "net.ipv4.fib_multipath_hash_seed"], check=False).stdout
+    return out.strip() == "1"
+
+
 def minimum(confidence: int, hops_single: int) -> int:
     """The MDA's floor on this diamond: one probe to find hop 1, k(2) per single hop, k(3) at
     the balancer, k(2) for its per-packet check, one per branch to reach the destination."""
@@ -97,25 +101,24 @@ def minimum(confidence: int, hops_single: int) -> int:
 
 
 @pytest.mark.parametrize("method", ["udp-dport", "icmp-echo", "udp-sport", "tcp-sport", "tcp-ack-sport"])
-def test_tracelb_v4_same_graph_as_scamper(lab, tmp_path, method):
-    cmd = f"tracelb -P {method} -W 15 -w 1 {DST}"
-    ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
-    if method == "icmp-echo":
-        # one path (the ICMP id is the hash's "port"), each program's own by its id
-        assert len(shape(ours)["links"]) == len(shape(theirs)["links"]) == 3
-        return
-    assert shape(ours) == shape(theirs)
-    assert shape(ours)["links"] == LINKS4
-    assert ours["probec"] >= minimum(95, 1), ours["probec"]
-
-
-@pytest.mark.parametrize("method", ["udp-dport", "icmp-echo", "udp-sport", "tcp-sport", "tcp-ack-sport"])
 def test_tracelb_v4_same_flows_same_probes(lab, tmp_path, method):
-    """With the same -s both programs send the same flows: same graph, same probe count."""
+    """With the same -s both programs send the same flows: same graph, same probe count.
+
+    (With different source ports each program misses the second branch in
+    about 3 % of runs at 95 % confidence - the MDA's own miss rate - so only
+    the same flows give a comparison that cannot flake.)
+    """
     cmd = f"tracelb -P {method} -s 40000 -W 15 -w 1 {DST}"
     ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
     assert shape(ours) == shape(theirs)
     assert ours["probec"] == theirs["probec"]
+    if method == "icmp-echo":
+        # one path (the ICMP id is the hash's "port")
+        assert len(shape(ours)["links"]) == 3
+    elif _seed_fixed(lab):
+        # the lab's fixed hash seed spreads these flows over both next hops
+        assert shape(ours)["links"] == LINKS4
+        assert ours["probec"] >= minimum(95, 1)
 
 
 def test_tracelb_v4_confidence_99(lab, tmp_path):
@@ -128,7 +131,7 @@ def test_tracelb_v4_confidence_99(lab, tmp_path):
 
 def test_tracelb_via_router(lab, tmp_path):
     """-r: probes go to rA's MAC (the collector's default is rA too, so the graph is the same)."""
-    cmd = f"tracelb -r 192.0.2.1 -W 15 {DST}"
+    cmd = f"tracelb -r 192.0.2.1 -s 40000 -W 15 {DST}"
     ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
     assert ours.get("rtr") == "192.0.2.1"
     assert shape(ours) == shape(theirs)
@@ -136,9 +139,9 @@ def test_tracelb_via_router(lab, tmp_path):
 
 def test_tracelb_via_rb_takes_rb_path(lab, tmp_path):
     """-r rB: rB sends to t2, which has no route to the ECMP destination; both stop after t2."""
-    cmd = f"tracelb -r 192.0.2.2 -W 15 -w 1 {DST}"
+    cmd = f"tracelb -r 192.0.2.2 -s 40000 -W 15 -w 1 {DST}"
     ours, theirs = run_ours(lab, tmp_path, cmd), run_scamper(lab, tmp_path, cmd)
-    assert shape(ours)["nodes"][:1] == ["192.0.2.2"] or "192.0.2.2" in shape(ours)["nodes"]
+    assert "192.0.2.2" in shape(ours)["nodes"]
     assert shape(ours) == shape(theirs)
 
 
@@ -160,5 +163,8 @@ def test_tracelb_v6_icmp_same_graph_as_scamper(lab, tmp_path):
 
 @pytest.mark.parametrize("method", ["udp-dport", "udp-sport"])
 def test_tracelb_v6_udp_ours(lab, tmp_path, method):
-    ours = run_ours(lab, tmp_path, f"tracelb -P {method} -W 15 {DST6}")
-    assert shape(ours)["links"] == LINKS6
+    ours = run_ours(lab, tmp_path, f"tracelb -P {method} -s 40000 -W 15 {DST6}")
+    if _seed_fixed(lab):
+        assert shape(ours)["links"] == LINKS6
+    else:
+        assert len(shape(ours)["links"]) >= 3

@@ -73,7 +73,7 @@ load-balanced segment for ``tracelb`` and a multi-interface router for
 dst gets a second destination on its loopback, 203.0.113.66 and
 2001:db8:f::66, which t1 reaches by a multipath route over both
 (``nexthop via m1 nexthop via m2``, L4 hash: ``fib_multipath_hash_policy=1``
-for IPv4 and IPv6)::
+for IPv4 and IPv6, hash seed fixed at 1 where the kernel allows it)::
 
     t1  198.18.11.1 2001:db8:11::1 -> m1 198.18.11.2 2001:db8:11::2
         198.18.12.1 2001:db8:12::1 -> m2 198.18.12.2 2001:db8:12::2
@@ -307,6 +307,11 @@ _ECMP_SYSCTLS = (
     "net.ipv4.fib_multipath_hash_policy=1",
     "net.ipv6.fib_multipath_hash_policy=1",
 )
+
+# A fixed hash seed (Linux >= 6.11, IPv4 and IPv6): the same flows take the
+# same next hops in every lab, so results do not depend on a random seed.
+# Older kernels lack the setting; it is then left random.
+_ECMP_SEED = "net.ipv4.fib_multipath_hash_seed=1"
 
 _COMMON_SYSCTLS = (
     # Set before any interface exists, so new interfaces inherit "default".
@@ -576,6 +581,8 @@ class Lab:
             self._sysctl(role, list(_COMMON_SYSCTLS) + list(_FORWARDING_SYSCTLS))
             _ip("-n", self.names[role], "link", "set", "lo", "up")
         self._sysctl("t1", _ECMP_SYSCTLS)
+        with contextlib.suppress(LabError):
+            self._sysctl("t1", [_ECMP_SEED])
         for ns_a, if_a, ns_b, if_b in _ECMP_LINKS:
             _ip("-n", self.names[ns_a], "link", "add", if_a, "type", "veth",
                 "peer", "name", if_b, "netns", self.names[ns_b])
@@ -805,7 +812,8 @@ def _teardown_all() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ixp-lab``."""
     args_in = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
+    from ixpscamper.cli_support import ArgumentParser
+    parser = ArgumentParser(
         prog="ixp-lab",
         description="Build the ixpscamper IXP lab in network namespaces (needs root).",
     )
