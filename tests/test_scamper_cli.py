@@ -87,7 +87,7 @@ def test_bad_command_one_line_exit_1_nothing_sent(monkeypatch: pytest.MonkeyPatc
 
 
 def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert scamper_cli.main(["-O", "xml", "-I", "trace 192.0.2.1"]) == 1
+    assert scamper_cli.main(["-O", "xml", "-I", "trace 192.0.2.1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ixp-scamper: ")
 

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 import attrs
 
-from ixpscamper.cli_support import guarded
+from ixpscamper.cli_support import EXIT_USAGE, guarded
 from ixpscamper.commands import CommandError, Options, parse_command
 
 __all__ = ["main", "Config", "UsageError", "parse_args", "load_commands", "build_parser"]
@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = parse_args(argv)
     except UsageError as exc:
         _err(str(exc))
-        return 1
+        return EXIT_USAGE
     if config is None:
         sys.stdout.write(build_parser().format_help())
         return 0

@@ -46,8 +46,10 @@ Blank lines are skipped.
 
 EXIT_STATUS = """
 0 :: every measurement ran.
-1 :: a usage error, a bad command, or a measurement that could not run.
-2 :: an internal error (one line on standard error).
+1 :: a bad command, or a measurement that could not run.
+2 :: a usage error (a bad or missing option), or an internal error; one line on standard error.
+130 :: interrupted (Ctrl-C).
+141 :: standard output was closed (`| head`).
 130 :: interrupted (SIGINT).
 141 :: the reader of standard output went away.
 """

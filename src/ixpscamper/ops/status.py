@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     """``ixp-status PATH [--json]``."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="ixp-status",
+    from ixpscamper.cli_support import ArgumentParser
+    ap = ArgumentParser(prog="ixp-status",
                                  description="Show the status of a running ixp-vp or ixp-remoted "
                                              "(its --status socket).")
     ap.add_argument("path", help="the daemon's --status socket")

@@ -22,6 +22,8 @@ import stat
 import sys
 from typing import Optional, Sequence
 
+from ixpscamper import cli_support
+
 PROG = "ixp-peers"
 
 
@@ -29,7 +31,7 @@ class Fatal(Exception):
     """One line for the user, then exit 1."""
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(cli_support.ArgumentParser):
     """Usage errors in one line (``ixp-peers: ...``), exit status 2."""
 
     def error(self, message):  # type: ignore[override]
