@@ -74,7 +74,7 @@ class _Explode:
     (["-c", "ping -c", "-i", "192.0.2.1"],
      "ixp-scamper: bad command 'ping -c 192.0.2.1': could not parse ping command: -c needs a number, got '192.0.2.1'\n"),
     (["-I", "traceroute 192.0.2.1"],
-     "ixp-scamper: bad command 'traceroute 192.0.2.1': unknown command 'traceroute' (ixpscamper runs trace and ping)\n"),
+     "ixp-scamper: bad command 'traceroute 192.0.2.1': unknown command 'traceroute' (ixpscamper runs trace, ping, tracelb and dealias)\n"),
 ])
 def test_bad_command_one_line_exit_1_nothing_sent(monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str],

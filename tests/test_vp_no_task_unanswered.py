@@ -72,3 +72,22 @@ def test_task_that_fails_after_ok_still_yields_a_record(command, kind, stop):
             recs += dec.feed(r.payload)
     (rec,) = [r for r in recs if isinstance(r, kind)]
     assert rec.stop_reason == int(stop) and str(rec.dst) == command.split()[-1]
+
+
+@pytest.mark.parametrize("command, kind", [
+    ("tracelb -P icmp-echo 198.51.100.9", "Tracelb"),
+    ("dealias -m ally -p '-P icmp-echo' 192.0.2.1 192.0.2.2", "Dealias"),
+])
+def test_tracelb_and_dealias_failures_also_yield_a_record(command, kind):
+    from ixpscamper.prober import ProberError
+    from ixpscamper.warts import records
+    fp, out = _session(command)
+    (_, t), = fp.submitted
+    t.deferred.errback(ProberError("no route to the destination"))
+    replies = C.ReplyParser().feed(bytes(out))
+    dec = WartsDecoder()
+    recs = []
+    for r in replies:
+        if isinstance(r, C.Data):
+            recs += dec.feed(r.payload)
+    assert [type(r).__name__ for r in recs if isinstance(r, getattr(records, kind))] == [kind]

@@ -1017,7 +1017,7 @@ def parse_ping(args: str) -> PingOptions:
 
 
 def parse_command(text: str) -> Options:
-    """Parse one scamper command line (``trace ...`` or ``ping ...``)."""
+    """Parse one scamper command line (``trace``, ``ping``, ``tracelb`` or ``dealias``)."""
     if "\x00" in text:
         raise CommandError("command contains a NUL byte")
     parts = text.split(None, 1)
@@ -1029,7 +1029,14 @@ def parse_command(text: str) -> Options:
         return parse_trace(rest)
     if word == "ping":
         return parse_ping(rest)
-    raise CommandError(f"unknown command '{_show(word)}' (ixpscamper runs trace and ping)")
+    if word == "tracelb":
+        from .tracelb_cmd import parse_tracelb  # it imports this module
+        return parse_tracelb(rest)
+    if word == "dealias":
+        from .dealias_cmd import parse_dealias
+        return parse_dealias(rest)
+    raise CommandError(f"unknown command '{_show(word)}' "
+                       "(ixpscamper runs trace, ping, tracelb and dealias)")
 
 
 def _format_seconds(us: int) -> str:

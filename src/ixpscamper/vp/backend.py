@@ -58,6 +58,20 @@ class ProberBackend:
                          firsthop=o.firsthop, tos=o.tos, wait=o.wait, loops=o.loops,
                          gaplimit=o.gaplimit, gapaction=o.gapaction, wait_probe=o.wait_probe,
                          userid=o.userid, squeries=o.squeries, flags=o.flags, errmsg=message)
+        if o.kind == "tracelb":
+            from ixpscamper.warts.records import Tracelb
+            return Tracelb(dst=o.dst, rtr=o.rtr, start=start, type=o.type_code, userid=o.userid,
+                           errmsg=message)
+        if o.kind == "dealias":
+            import ipaddress
+
+            from ixpscamper.prober.dealias import DealiasRun
+            from ixpscamper.warts.records import DealiasResult
+            # the run builds the method's record (probedefs and all) from the options
+            src = o.src or ipaddress.ip_address("0.0.0.0" if o.dst.version == 4 else "::")
+            rec = DealiasRun(o, src, io=None).record
+            rec.start, rec.result, rec.errmsg = start, int(DealiasResult.ERROR), message
+            return rec
         return Ping(dst=o.dst, src=o.src, rtr=o.rtr, start=start, stop_reason=int(PingStop.ERROR),
                     probe_count=o.count, method=o.method_code, userid=o.userid, tos=o.tos)
 
