@@ -119,3 +119,27 @@ def test_display_namespaces():
     assert d("ixpscamper.mux.hub", "ixp-remoted") == "ixp-remoted.mux.hub"
     assert d("ixp-remoted", "ixp-remoted") == "ixp-remoted"
     assert d("twisted.scripts._twistd_unix.UnixAppLogger", "ixp-vp") == "twistd"
+
+
+def test_fast_message_formatting_equals_formatevent():
+    """Our own events are rendered with str.format_map; it must say exactly
+    what Twisted's formatEvent says."""
+    from twisted.logger import formatEvent
+
+    from ixpscamper.ops.logs import _message
+
+    class Obj:
+        attr = "x"
+
+        def __repr__(self):
+            return "<obj>"
+    for fmt, fields in [
+        ("VP {label} registered (socket {path})", {"label": "a-1.2.3.4:5", "path": "/run/x"}),
+        ("{n} bytes, {f:g} s, {o!r}, {o.attr}", {"n": 3, "f": 1.5, "o": Obj()}),
+        ("braces {{literal}} and {x}", {"x": 1}),
+    ]:
+        ev = dict(fields, log_format=fmt, log_namespace="ixp-remoted.vp")
+        assert _message(ev) == formatEvent(ev)
+    # what str.format cannot do falls back to formatEvent
+    ev = {"log_format": "{missing}", "log_namespace": "ixp-vp"}
+    assert _message(ev) == formatEvent(ev)

@@ -130,11 +130,28 @@ def _is_noise(event: dict) -> bool:
     return False
 
 
+_stamp_cache: list = [None, ""]   # (whole second, its strftime) -- one strftime a second
+
+
 def _timestamp(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+    sec = int(t)
+    if _stamp_cache[0] != sec:
+        _stamp_cache[0] = sec
+        _stamp_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{_stamp_cache[1]}.{int(t % 1 * 1000):03d}Z"
 
 
 def _message(event: dict) -> str:
+    # Our own events use plain str.format fields, which str.format_map renders
+    # the same as Twisted's formatEvent at a fraction of its cost (logging was
+    # a fifth of the controller's CPU when thousands of VPs register at once);
+    # anything else, or anything str.format cannot do, goes to formatEvent.
+    fmt = event.get("log_format")
+    if isinstance(fmt, str) and (event.get("log_namespace") or "").startswith("ixp"):
+        try:
+            return fmt.format_map(event)
+        except Exception:  # noqa: BLE001 -- e.g. Twisted's {call()} syntax
+            pass
     text = formatEvent(event)
     if text is None:
         text = ""
