@@ -54,8 +54,16 @@ __all__ = [
 VPRef = Union[VP, str, int]
 
 
+_checked: dict = {}   # (kind, fields, family) -> True: options the parser accepted
+
+
 def build_command(kind: str, dst: str, **fields: Any) -> str:
-    """``ping``/``trace`` command text from typed option fields, checked."""
+    """``ping``/``trace`` command text from typed option fields, checked.
+
+    The check is the VP's own parser on the text.  Whether options are valid
+    does not depend on the destination beyond its family, so the verdict is
+    kept per (options, family): a campaign of one command to many addresses
+    parses it once."""
     cls = {"ping": PingOptions, "trace": TraceOptions}.get(kind)
     if cls is None:
         raise ValueError(f"unknown measurement {kind!r}")
@@ -67,7 +75,17 @@ def build_command(kind: str, dst: str, **fields: Any) -> str:
         if isinstance(fields.get(k), str):
             fields[k] = _ip(fields[k])
     text = cls(dst=addr, **fields).to_command()
-    parse_command(text)  # the VP's own rules: raises CommandError
+    try:
+        key = (kind, tuple(sorted(fields.items())), addr.version)
+        hash(key)
+    except TypeError:   # an unhashable field value: just check
+        key = None
+    if key is None or key not in _checked:
+        parse_command(text)  # the VP's own rules: raises CommandError
+        if key is not None:
+            if len(_checked) > 4096:
+                _checked.clear()
+            _checked[key] = True
     return text
 
 

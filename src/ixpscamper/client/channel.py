@@ -116,6 +116,7 @@ class TaskChannel:
         # every line sent that the VP answers with one OK/ERR, in order: a
         # task's command, or the word 'halt' / 'done'
         self._sent: deque[ClientTask | str] = deque()
+        self._sent_tasks = 0      # the ClientTasks in _sent (the rest are words)
         self._accepted: dict[int, ClientTask] = {}    # vp id -> task
         self._credit = 0          # MOREs not yet used
         self._done_sent = False
@@ -135,8 +136,7 @@ class TaskChannel:
     @property
     def outstanding(self) -> int:
         """Tasks submitted and not yet done."""
-        return (len(self._queue) + sum(1 for t in self._sent if not isinstance(t, str))
-                + len(self._accepted))
+        return len(self._queue) + self._sent_tasks + len(self._accepted)
 
     def submit(self, command: str, on_done: Callable[[Any], None]) -> ClientTask:
         """Queue ``command`` (one ping/trace line, without newline)."""
@@ -178,7 +178,7 @@ class TaskChannel:
 
     def _can_send(self) -> bool:
         if self.window:
-            return self.outstanding - len(self._queue) < self.window
+            return self._sent_tasks + len(self._accepted) < self.window
         return self._credit > 0
 
     def _pump(self) -> None:
@@ -194,6 +194,7 @@ class TaskChannel:
                 task.userid = self._next_userid
                 cmd = _with_userid(cmd, task.userid)
             self._sent.append(task)
+            self._sent_tasks += 1
             self._write(cmd.encode() + b"\n")
         if self._closing and not self._queue and not self._done_sent and not self.closed:
             self._done_sent = True
@@ -233,6 +234,7 @@ class TaskChannel:
         task = self._sent.popleft()
         if isinstance(task, str):
             return  # the answer to a halt or done
+        self._sent_tasks -= 1
         if r.task_id is None:
             task.state = "accepted"
             task.vp_id = -id(task)  # no id from the VP: matched by userid
@@ -249,6 +251,7 @@ class TaskChannel:
         task = self._sent.popleft()
         if isinstance(task, str):
             return  # a halt for a task that had just finished
+        self._sent_tasks -= 1
         self._finish(task, CommandRefused(task.command, r.message.strip()))
         # scamper asks for more only when it takes a task, so a refused
         # command is an implicit MORE (libscamperctrl counts it so too)
@@ -310,6 +313,7 @@ class TaskChannel:
                  + list(self._accepted.values()))
         self._queue.clear()
         self._sent.clear()
+        self._sent_tasks = 0
         self._accepted.clear()
         for t in tasks:
             self._finish(t, error(why))
