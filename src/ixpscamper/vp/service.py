@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
-import stat
 from typing import Callable
 
 import attrs
@@ -472,20 +470,8 @@ def _listener(endpoint, factory) -> internet.StreamServerEndpointService:
 
 def _clear_stale_socket(path: str) -> None:
     """Remove a socket file left by a previous run (never any other kind of file)."""
+    from ixpscamper.ops.status import StatusSocketError, clear_stale_socket
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror}") from None
-    if not stat.S_ISSOCK(st.st_mode):
-        raise ConfigError(f"{path} exists and is not a socket")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError:
-        os.unlink(path)  # nobody listens: stale
-    else:
-        raise ConfigError(f"{path} is in use by another process")
-    finally:
-        probe.close()
+        clear_stale_socket(path)
+    except StatusSocketError as e:
+        raise ConfigError(str(e)) from None
