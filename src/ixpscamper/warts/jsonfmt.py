@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 import time
 
+from ixpscamper.warts.registry import codec_for_class
 from ixpscamper.warts.records import (CycleStart, CycleStop, Dealias, Neighbourdisc, Ping,
                                       Trace, Tracelb, Udpprobe)
 from ixpscamper.warts.text import addr_str, ping_stats, rtt_str
@@ -265,4 +266,7 @@ def render_json(rec) -> str:
         return _cycle("cycle-start", rec, "start_time", rec.start_time)
     if t is CycleStop:
         return _cycle("cycle-stop", rec.cycle, "stop_time", rec.stop_time)
+    codec = codec_for_class(t)
+    if codec is not None and codec.json is not None:
+        return codec.json(rec)
     return ""

@@ -31,6 +31,7 @@ import ipaddress
 import struct
 from typing import BinaryIO, Iterator, Optional
 
+from ixpscamper.warts.registry import codec_for_type
 from ixpscamper.warts.records import (
     CycleDefinition, CycleStart, CycleStop, Dealias, DealiasAlly, DealiasBump, DealiasMercator,
     DealiasMidardisc, DealiasMidardiscRound, DealiasMidarest, DealiasPrefixscan, DealiasProbe,
@@ -819,6 +820,9 @@ _TOOL_TYPES = {"sc_warts2text": {8: "tracelb", 9: "dealias", 11: "tbit", 12: "st
 
 #: record types beyond trace and ping that our renderers print like each tool
 #: (10, 16: types 20211212's sc_warts2json skips, printed as 2026's prints them)
+#: types decoded here rather than by a codec in :mod:`ixpscamper.warts.registry`
+_CORE_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 15, 16})
+
 _RENDERED: dict[str, set] = {"sc_warts2text": {8, 9, 12}, "sc_warts2json": {8, 9, 10, 16}}
 
 
@@ -1417,6 +1421,10 @@ class _Resolver:
                 return self.cycle_rec(body, CycleDefinition)
             if rtype == 4:
                 return self.cycle_stop(body)
+            if rtype not in _CORE_TYPES:
+                codec = codec_for_type(rtype)
+                if codec is not None and (self.like is None or self.like in codec.printed_by):
+                    return codec.decode(self, body)
             if self.like is not None:
                 if rtype == 12 and 12 in _RENDERED[self.like]:
                     return self.sting(body)

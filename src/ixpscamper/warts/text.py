@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import math
 
+from ixpscamper.warts.registry import codec_for_class
 from ixpscamper.warts.records import Dealias, Ping, Sting, Trace, Tracelb
 
 __all__ = ["render_text", "addr_str", "rtt_str"]
@@ -500,4 +501,7 @@ def render_text(rec) -> str:
     if type(rec) is Sting:
         from ixpscamper.warts.sting_fmt import sting_text
         return sting_text(rec)
+    codec = codec_for_class(type(rec))
+    if codec is not None and codec.text is not None:
+        return codec.text(rec)
     return ""

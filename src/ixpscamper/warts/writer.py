@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, Optional
 
+from ixpscamper.warts.registry import codec_for_class
 from ixpscamper.warts.records import (
     CycleDefinition, CycleStart, CycleStop, Dealias, DealiasAlly, DealiasBump, DealiasMercator,
     DealiasMidardisc, DealiasMidarest, DealiasPrefixscan, DealiasRadargun, Ping, Trace, TraceHop,
@@ -655,6 +656,12 @@ def encode_record(rec, list_id: int = 0, cycle_id: int = 0) -> bytes:
         raise WartsEncodeError(f"value out of range: {e}") from None
     if isinstance(rec, UnknownRecord):
         return _rec(rec.type, rec.data)
+    codec = codec_for_class(type(rec))
+    if codec is not None and codec.encode is not None:
+        try:
+            return _rec(codec.rtype, codec.encode(rec, list_id, cycle_id))
+        except struct.error as e:
+            raise WartsEncodeError(f"value out of range: {e}") from None
     raise TypeError(f"cannot encode {type(rec).__name__} with encode_record")
 
 
