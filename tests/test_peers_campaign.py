@@ -225,3 +225,14 @@ def test_a_bug_in_compare_stops_the_campaign_instead_of_losing_rows(rib, tmp_pat
         clock.advance(0.5)
     assert failures and failures[0].check(CampaignStopped) and "internal error" in str(failures[0].value)
     assert len(journal.rows) == 2 and len(client.sent) == 3
+
+
+def test_rows_carry_when_each_result_arrived(rib, tmp_path):
+    # "received" (the campaign's clock when the result came back) is what the
+    # campaign benchmark sets against each trace's start
+    clock, client, plan, journal, camp = setup(rib, tmp_path, per_peer=1, concurrency=1, delay=2.0)
+    clock.advance(100.0)
+    d = camp.run()
+    drive(clock, d, step=0.5)
+    got = sorted(r["received"] for r in journal.rows.values())
+    assert got == [100.0 + 2.0 * (i + 1) for i in range(18)]

@@ -211,7 +211,8 @@ class Campaign:
 
     def _record(self, trace, t: Target) -> None:
         cmp = compare(t.route, trace, self.mapper)
-        row = make_row(t, trace, cmp, vp=self.vp_name, warts=self.warts_of(trace))
+        row = make_row(t, trace, cmp, vp=self.vp_name, warts=self.warts_of(trace),
+                       received=self.reactor.seconds())
         if not trace.hops and str(t.next_hop) not in self._silent_next_hops:
             self._silent_next_hops.add(str(t.next_hop))
             self.warn(f"next hop {t.next_hop} (peer {t.peer.ip} AS{t.peer.asn}) did not answer "

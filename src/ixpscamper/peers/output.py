@@ -50,8 +50,11 @@ def dry_row(target) -> dict:
     return row
 
 
-def make_row(target, trace, cmp: Comparison, vp: Optional[str] = None, warts: bytes = b"") -> dict:
-    """The row of a measured pair."""
+def make_row(target, trace, cmp: Comparison, vp: Optional[str] = None, warts: bytes = b"",
+             received: Optional[float] = None) -> dict:
+    """The row of a measured pair.  ``received`` is when the result reached
+    ixp-peers (UNIX time); with ``start`` (the VP's clock) it gives the
+    trace's duration when both run on one host."""
     row = _base(target)
     row.update({
         "trace_hops": [h.addr for h in cmp.hops],
@@ -65,6 +68,7 @@ def make_row(target, trace, cmp: Comparison, vp: Optional[str] = None, warts: by
         "unmapped": cmp.unmapped,
         "lan_hops": [h.addr for h in cmp.hops if h.how == "lan"],
         "start": float(trace.start.sec) + trace.start.usec / 1e6 if getattr(trace, "start", None) else None,
+        "received": received,
         "vp": vp,
         "on_lan": True,
     })
@@ -78,7 +82,7 @@ def error_row(target, message: str, vp: Optional[str] = None) -> dict:
     row = _base(target)
     row.update({"trace_hops": [], "trace_hop_asns": [], "trace_path": [], "class": "error",
                 "detail": message, "reached": False, "stop_reason": None, "moas": [],
-                "unmapped": [], "lan_hops": [], "start": None, "vp": vp, "on_lan": True})
+                "unmapped": [], "lan_hops": [], "start": None, "received": None, "vp": vp, "on_lan": True})
     return row
 
 
