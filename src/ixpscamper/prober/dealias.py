@@ -1,4 +1,4 @@
-"""Alias resolution (``dealias``) state machine, sans-IO: ally and mercator.
+"""Alias resolution (``dealias``) state machines, sans-IO: all five of scamper 20211212's methods.
 
 After ``scamper_dealias_do.c``:
 
@@ -24,10 +24,26 @@ After ``scamper_dealias_do.c``:
   ``wait_round`` after the previous one started; ``wait_timeout`` after the
   last probe the result is NONE, as scamper's.
 
+* **prefixscan** (IPv4) looks for an alias of A in B/len: A is probed,
+  then each candidate (:func:`~ixpscamper.prober.prefixscan.scan_order`)
+  alternately with A, ``wait_probe`` apart; a candidate silent for
+  ``attempts`` probes, or out of sequence, gives way to the next; ``replyc``
+  replies in sequence mean ALIASES (``ab`` the candidate), as does a UDP
+  port unreachable from A (or from an address A answered from) to a
+  candidate's probe; two replies echoing the probe's IP-ID end the
+  candidate (for A itself: IPIDECHO); no candidate left: NONE.
+* **bump** (IPv4) probes the two addresses in turn, ``wait_probe`` apart;
+  once three replies are in sequence, it sends twice the last IP-ID gap of
+  probes to the second address (at least 3, at most ``-f``, else NONE) and
+  checks the series again: out of sequence is NOTALIASES, in sequence
+  after ``attempts`` bumps ALIASES; a reply of the wrong kind is NONE.
+
+A reply "from the target" is the one the probe asks for (UDP: a port
+unreachable, ICMP: an echo reply), whichever address sent it.
+
 Not here (said plainly): ally and radargun over IPv6 (scamper induces
 fragment headers with a packet-too-big to get 32-bit IDs; we refuse them),
-TCP probe methods, prefixscan and bump (parsed by
-:mod:`ixpscamper.dealias_cmd`, refused by the prober).
+TCP probe methods.
 """
 
 from __future__ import annotations
@@ -37,13 +53,33 @@ from typing import Optional
 
 import random
 
-from ..warts.records import (Dealias, DealiasAlly, DealiasAllyFlag, DealiasMercator,
-                             DealiasMethod, DealiasProbe, DealiasProbedef, DealiasRadargun,
-                             DealiasRadargunFlag, DealiasReply, DealiasResult, Timeval)
+from ..warts.records import (Dealias, DealiasAlly, DealiasAllyFlag, DealiasBump, DealiasMercator,
+                             DealiasMethod, DealiasPrefixscan, DealiasPrefixscanFlag, DealiasProbe,
+                             DealiasProbedef, DealiasRadargun, DealiasRadargunFlag, DealiasReply,
+                             DealiasResult, Timeval)
 from . import packets
+from .prefixscan import reply_series, scan_order
 from .packets import Reply
 
-__all__ = ["DealiasRun", "ipid_inseq"]
+__all__ = ["DealiasRun", "ipid_inseq", "unsupported_dealias", "from_target"]
+
+
+def unsupported_dealias(options) -> Optional[str]:
+    """Why the prober cannot run this dealias, or None (one line for the user)."""
+    from ..commands import destination_problem
+    if options.method not in ("ally", "mercator", "radargun", "prefixscan", "bump"):
+        return f"dealias -m {options.method} is not supported by the ixpscamper prober"
+    if any(pd.method.startswith("tcp") for pd in options.probedefs):
+        return "dealias with TCP probes is not supported by the ixpscamper prober"
+    if options.method in ("ally", "radargun") and options.dst.version == 6:
+        return f"dealias -m {options.method} over IPv6 is not supported by the ixpscamper prober"
+    if options.method in ("prefixscan", "bump") and options.dst.version != 4:
+        return f"dealias -m {options.method} needs IPv4 addresses"
+    for pd in options.probedefs:
+        problem = destination_problem(pd.dst)
+        if problem is not None:
+            return f"cannot dealias {pd.dst}: it is {problem}"
+    return None
 
 
 def _diff16(a: int, b: int) -> int:
@@ -120,6 +156,16 @@ def ipid_inseq(probes: list[DealiasProbe], fudge: int, bs: int) -> bool:
     return _inseq(ipids, fudge, bool(bs))
 
 
+def from_target(d: DealiasProbedef, reply: DealiasReply) -> bool:
+    """scamper's SCAMPER_DEALIAS_REPLY_FROM_TARGET: the reply is the kind the probe asks for."""
+    if d.is_udp:
+        return reply.is_icmp and reply.icmp_type == (3 if reply.proto == 1 else 1) \
+            and reply.icmp_code == (3 if reply.proto == 1 else 4)
+    if d.is_icmp:
+        return reply.is_icmp and reply.icmp_type == (0 if reply.proto == 1 else 129)
+    return reply.is_tcp
+
+
 def _probedef_record(pd, src, index: int) -> DealiasProbedef:
     rec = DealiasProbedef(dst=pd.dst, src=src, id=index, method=pd.code, ttl=pd.ttl, size=pd.size,
                           mtu=pd.mtu)
@@ -154,12 +200,22 @@ class DealiasRun:
                                    wait_probe=o.wait_probe_ms, wait_round=o.wait_round_ms,
                                    wait_timeout=o.wait_timeout,
                                    flags=int(DealiasRadargunFlag.SHUFFLE) if o.shuffle else 0)
+        elif o.method == "prefixscan":
+            data = DealiasPrefixscan(a=o.dst, b=o.b, xs=sorted(set(o.excludes)), prefix=o.prefixlen,
+                                     attempts=o.attempts, fudge=o.fudge, wait_probe=o.wait_probe_ms,
+                                     wait_timeout=o.wait_timeout, replyc=o.replyc,
+                                     flags=int(DealiasPrefixscanFlag.NOBS) if o.nobs else 0,
+                                     probedefs=self.defs)
+        elif o.method == "bump":
+            data = DealiasBump(probedefs=self.defs, wait_probe=o.wait_probe_ms, bump_limit=o.fudge,
+                               attempts=o.attempts)
         else:
             data = DealiasAlly(probedefs=self.defs, wait_probe=o.wait_probe_ms,
                                wait_timeout=o.wait_timeout, attempts=o.attempts, fudge=o.fudge,
                                flags=int(DealiasAllyFlag.NOBS) if o.nobs else 0)
         method = {"mercator": DealiasMethod.MERCATOR, "ally": DealiasMethod.ALLY,
-                  "radargun": DealiasMethod.RADARGUN}[o.method]
+                  "radargun": DealiasMethod.RADARGUN, "prefixscan": DealiasMethod.PREFIXSCAN,
+                  "bump": DealiasMethod.BUMP}[o.method]
         self.record = Dealias(method=int(method), data=data, userid=o.userid)
         self._order = list(range(len(self.defs)))  # radargun: this round's order
         self._round_start_ns = 0
@@ -170,6 +226,17 @@ class DealiasRun:
         self._round = 0
         self._timer = None
         self._ipids: list[int] = []  # the IP-ID each probe carried, by probe index
+        self._send_pending = False  # a probe is due and waits for its transmit slot
+        self._probe = 0  # prefixscan, bump: the index of the definition probed next
+        # prefixscan: the candidates, the addresses A replied from, IP-ID
+        # echoes per definition, and scamper's counters (dealias_prefixscan_t)
+        self._cands = scan_order(o.dst, o.b, o.prefixlen, o.excludes) \
+            if o.method == "prefixscan" else []
+        self._aaliases: list = []
+        self._echo: dict[int, int] = {}
+        self._ps = {"attempt": 0, "seq": 0, "round0": 0, "round": 0, "replyc": 0}
+        # bump: scamper's dealias_bump_t
+        self._bump = {"step": 0, "attempt": 0, "bump": 0}
 
     # -- life cycle -------------------------------------------------------
 
@@ -215,11 +282,24 @@ class DealiasRun:
             proto = packets.PROTO_UDP
         return packets.ip_packet(src, dst, proto, l4, ttl=d.ttl, ipid=ipid, df=True)
 
+    def _request_send(self) -> None:
+        self._send_pending = True
+        self.io.request_send()
+
+    def _next_probedef(self) -> DealiasProbedef:
+        m = self.options.method
+        if m == "radargun":
+            return self.defs[self._order[self._next_def]]
+        if m in ("prefixscan", "bump"):
+            return self.defs[self._probe]
+        return self.defs[self._next_def]
+
     def send_now(self) -> None:
+        self._send_pending = False
         if self.done:
             return
         radargun = self.options.method == "radargun"
-        d = self.defs[self._order[self._next_def] if radargun else self._next_def]
+        d = self._next_probedef()
         ipid = (self._id << 8) | self._id if self.family == 4 else 0
         number = len(self.record.probes) + 1
         pkt = self.build_probe(d, ipid, number)
@@ -238,6 +318,14 @@ class DealiasRun:
         if o.method == "mercator":
             wait = o.wait_timeout
             self._round += 1
+        elif o.method == "prefixscan":
+            ps = self._ps
+            ps["round0" if d.id == 0 else "round"] += 1
+            ps["attempt"] += 1
+            ps["replyc"] = 0
+            wait = o.wait_probe_ms / 1000
+        elif o.method == "bump":
+            wait = o.wait_probe_ms / 1000
         elif radargun:
             if self._next_def == 0:
                 self._round_start_ns = tx
@@ -268,6 +356,12 @@ class DealiasRun:
             return
         o = self.options
         probec = len(self.record.probes)
+        if o.method == "prefixscan":
+            self._prefixscan_timeout()
+            return
+        if o.method == "bump":
+            self._bump_timeout()
+            return
         if o.method == "radargun":
             if self._round < o.attempts:
                 self.io.request_send()
@@ -342,6 +436,11 @@ class DealiasRun:
         probe.replies.append(reply)
         if self.options.method == "radargun":
             pass  # data for offline analysis; the result is NONE at the end
+        elif self.options.method == "prefixscan":
+            self._prefixscan_reply(probe, reply)
+        elif self.options.method == "bump":
+            if len(probe.replies) != 1 or not from_target(probe.probedef, reply):
+                self._result(DealiasResult.NONE)
         elif self.options.method == "mercator":
             port_unreach = rep.is_unreach and rep.icmp_code == (3 if rep.family == 4 else 4)
             self._result(DealiasResult.ALIASES if port_unreach and addr != probe.probedef.dst
@@ -353,7 +452,7 @@ class DealiasRun:
     def _ally_reply(self, probe: DealiasProbe, reply: DealiasReply, rep: Reply) -> None:
         d = probe.probedef
         ttl_exp = rep.is_time_exceeded
-        if len(probe.replies) != 1 or not (reply.src == d.dst or (ttl_exp and d.ttl != 255)):
+        if len(probe.replies) != 1 or not (from_target(d, reply) or (ttl_exp and d.ttl != 255)):
             self._result(DealiasResult.NONE)
             return
         probes = self.record.probes
@@ -374,3 +473,150 @@ class DealiasRun:
             return
         if not ipid_inseq(seq, self.options.fudge, 0 if self.options.nobs else 2):
             self._result(DealiasResult.NOTALIASES)
+
+    # -- prefixscan -------------------------------------------------------
+
+    def _prefixscan_add_next(self) -> None:
+        """Add the next candidate as a definition (dealias_prefixscan_next)."""
+        cand = self._cands[len(self.defs) - 1]
+        data = self.record.data
+        if cand in self._aaliases:
+            # A already answered from this address: no need to probe it
+            data.ab = cand
+            data.flags |= int(DealiasPrefixscanFlag.CSA)
+            self._result(DealiasResult.ALIASES)
+            return
+        first = self.defs[0]
+        d = DealiasProbedef(dst=cand, src=first.src, id=len(self.defs), method=first.method,
+                            ttl=first.ttl, tos=first.tos, size=first.size, mtu=first.mtu,
+                            icmp_id=first.icmp_id, icmp_csum=first.icmp_csum, sport=first.sport,
+                            dport=first.dport)
+        self._sizes[id(d)] = self._sizes[id(first)]
+        self.defs.append(d)  # the record's probedefs list
+
+    def _prefixscan_move_on(self) -> None:
+        """The candidate failed: the next one, or NONE (scamper's prefixscan_next label)."""
+        if len(self.defs) - 1 == len(self._cands):
+            self._result(DealiasResult.NONE)
+            return
+        self._prefixscan_add_next()
+        if self.done:
+            return
+        ps = self._ps
+        ps["round"] = ps["attempt"] = 0
+        self._probe = len(self.defs) - 1
+        # A's reply, if A was probed last, starts the new candidate's series
+        ps["seq"] = 1 if self.record.probes[-1].probedef.id == 0 else 0
+
+    def _prefixscan_reply(self, probe: DealiasProbe, reply: DealiasReply) -> None:
+        o, ps, data = self.options, self._ps, self.record.data
+        # only the first reply to the probe sent last counts
+        if probe is not self.record.probes[-1] or len(probe.replies) != 1:
+            return
+        d = probe.probedef
+        if probe.ipid == reply.ipid:
+            self._echo[d.id] = self._echo.get(d.id, 0) + 1
+            if self._echo[d.id] >= 2:
+                if d.id != 0:
+                    self._prefixscan_move_on()
+                else:
+                    self._result(DealiasResult.IPIDECHO)
+                return
+        if self._send_pending:
+            return  # late: the next probe is already due
+        if not from_target(d, reply):
+            return
+        ps["replyc"] += 1
+        if d.is_udp and reply.src != d.dst:
+            # a port unreachable from another address than the one probed
+            if d.id == 0:
+                if reply.src not in self._aaliases:
+                    self._aaliases.append(reply.src)
+            elif reply.src == data.a or reply.src in self._aaliases:
+                data.ab = d.dst
+                data.flags |= int(DealiasPrefixscanFlag.CSA)
+                self._result(DealiasResult.ALIASES)
+                return
+        ps["seq"] += 1
+        seq = ps["seq"]
+        ps["attempt"] = 0
+        if seq < 2:
+            if self._probe != 0:
+                self._probe = 0
+                return
+            if len(self.defs) == 1:
+                self._prefixscan_add_next()
+                if self.done:
+                    return
+            self._probe = len(self.defs) - 1
+            return
+        series = reply_series(self.record.probes, seq, len(self.defs) - 1)
+        if series is None:
+            self.record.errmsg = "prefixscan: probe history out of order"
+            self._result(DealiasResult.ERROR)
+            return
+        bs = 0 if o.nobs else (2 if seq < o.replyc else 3)
+        if ipid_inseq(series, o.fudge, bs):
+            if seq == o.replyc:
+                data.ab = self.defs[-1].dst
+                self._result(DealiasResult.ALIASES)
+                return
+            self._probe = len(self.defs) - 1 if self._probe == 0 else 0
+            return
+        self._prefixscan_move_on()
+
+    def _prefixscan_timeout(self) -> None:
+        o, ps = self.options, self._ps
+        d = self.record.probes[-1].probedef
+        if ps["replyc"] == 0 and ps["attempt"] >= o.attempts:
+            if d.id == 0 or len(self.defs) - 1 >= len(self._cands):
+                self._result(DealiasResult.NONE)
+                return
+            # the candidate is silent: the next one
+            self._prefixscan_add_next()
+            if self.done:
+                return
+            ps["round"] = ps["seq"] = ps["attempt"] = 0
+            self._probe = len(self.defs) - 1
+        self._round = ps["round0"] if self._probe == 0 else ps["round"]
+        self._request_send()
+
+    # -- bump -------------------------------------------------------------
+
+    def _bump_timeout(self) -> None:
+        bs, o, probes = self._bump, self.options, self.record.probes
+        if bs["step"] < 2:
+            bs["step"] += 1
+        elif bs["step"] == 2:
+            last = probes[-3:]
+            if len(last) < 3 or any(len(p.replies) != 1 for p in last):
+                self._result(DealiasResult.NONE)
+                return
+            if not ipid_inseq(last, 0, 0):
+                self._result(DealiasResult.NOTALIASES)
+                return
+            if bs["attempt"] > o.attempts:
+                self._result(DealiasResult.ALIASES)
+                return
+            gap = (last[2].replies[0].ipid - last[1].replies[0].ipid) & 0xFFFF or 0x10000
+            bump = gap * 2
+            if bump > 65535:
+                self._result(DealiasResult.NONE)
+                return
+            if bump == 2:
+                bump = 3
+            if bump > o.fudge:
+                self._result(DealiasResult.NONE)
+                return
+            bs["bump"] = bump
+            bs["step"] = 3
+        else:
+            if bs["bump"] != 0:
+                # one more probe to the same address: its counter moves on
+                bs["bump"] -= 1
+                self._request_send()
+                return
+            bs["attempt"] += 1
+            bs["step"] = 1
+        self._probe ^= 1
+        self._request_send()

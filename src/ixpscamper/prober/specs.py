@@ -31,17 +31,8 @@ def unsupported(options) -> Optional[str]:
         shown = f"::ffff:{dst.ipv4_mapped}" if dst.version == 6 and dst.ipv4_mapped else str(dst)
         return f"cannot {options.kind} {shown}: it is {problem}"
     if options.kind == "dealias":
-        if options.method not in ("ally", "mercator", "radargun"):
-            return f"dealias -m {options.method} is not supported by the ixpscamper prober"
-        if any(pd.method.startswith("tcp") for pd in options.probedefs):
-            return "dealias with TCP probes is not supported by the ixpscamper prober"
-        if options.method in ("ally", "radargun") and options.dst.version == 6:
-            return f"dealias -m {options.method} over IPv6 is not supported by the ixpscamper prober"
-        for pd in options.probedefs:
-            problem = destination_problem(pd.dst)
-            if problem is not None:
-                return f"cannot dealias {pd.dst}: it is {problem}"
-        return None
+        from .dealias import unsupported_dealias
+        return unsupported_dealias(options)
     if options.kind == "tracelb":
         if options.dst.version == 6 and options.method.startswith("tcp"):
             return f"tracelb -P {options.method} is not available for IPv6 destinations"
