@@ -11,10 +11,13 @@ and 20211212's mercator-only ``-d`` / ``-s`` / ``-t``.  Defaults per method:
 mercator 3 attempts, 5 s; ally 5 attempts, 150 ms between probes, 5 s,
 fudge 200.
 
-The prober runs ally, mercator and radargun.  prefixscan is parsed into
-options that the prober refuses (``unsupported()``, one line); bump is
-refused here.  scamper's dealias has no first-hop router option (its ``-r`` is the
-radargun round wait), so neither has ours.
+The prober runs all five methods.  prefixscan (``A B/len``, len 24-31,
+exactly one ``-p`` without ``-i``; attempts 2, replyc 5, fudge 200, 1000 ms
+between probes) and bump (two ``-p`` with ``-i``; attempts 3, 1000 ms, the
+bump limit is ``-f``, 30) are IPv4 only, as scamper's: its prefixscan
+builds the addresses to scan from the first four bytes of B, and its bump
+refuses IPv6.  scamper's dealias has no first-hop router option (its ``-r``
+is the radargun round wait), so neither has ours.
 """
 
 from __future__ import annotations
@@ -86,8 +89,9 @@ class DealiasOptions:
     inseq: bool = False
     shuffle: bool = False
     replyc: int = 0
-    excludes: tuple[IPAddress, ...] = ()
-    prefix: Optional[ipaddress.IPv4Network | ipaddress.IPv6Network] = None  # prefixscan
+    excludes: tuple[IPAddress, ...] = ()  # prefixscan -x
+    b: Optional[IPAddress] = None  # prefixscan: B as given (its host bits order the scan)
+    prefixlen: int = 0  # prefixscan: the /len of B
     userid: int = 0
     src: Optional[IPAddress] = None
     rtr: Optional[IPAddress] = None  # always None: scamper's dealias has no -r router
@@ -111,6 +115,8 @@ class DealiasOptions:
         return self.probedefs[0].sport
 
     def to_command(self) -> str:
+        if self.method == "prefixscan":
+            return f"dealias -m prefixscan {self.dst} {self.b}/{self.prefixlen}"
         return f"dealias -m {self.method} " + " ".join(str(p.dst) for p in self.probedefs)
 
 
@@ -253,7 +259,7 @@ def parse_dealias(args: str, pid: Optional[int] = None) -> DealiasOptions:
         return _radargun(words, pds, kw, excludes, pid)
     if method == "prefixscan":
         return _prefixscan(words, pds, kw, excludes, pid)
-    raise CommandError("dealias -m bump is not supported by ixpscamper")
+    return _bump(words, pds, kw, excludes, pid)
 
 
 def _common(kw: dict, **defaults) -> dict:
@@ -341,19 +347,56 @@ def _radargun(words, pds, kw, excludes, pid) -> DealiasOptions:
 
 
 def _prefixscan(words, pds, kw, excludes, pid) -> DealiasOptions:
-    if len(words) != 2:
-        raise CommandError("expected address and prefix for prefixscan")
-    a = _target(words[0])
-    try:
-        net = ipaddress.ip_network(words[1], strict=False)
-    except ValueError:
-        raise CommandError(f"invalid prefix '{_show(words[1])}'") from None
-    if net.version != a.version:
-        raise CommandError("dst IP specified incorrectly")
-    base = pds[0] if pds else ProbedefOptions(sport=sport_default(pid))
-    if len(pds) > 1:
+    # scamper_dealias_do.c: exactly one probedef, none of mercator's -d/-s/-t,
+    # no shuffle, not both inseq and a fudge
+    if len(pds) != 1 or not words or any(k.startswith("_") for k in kw) or kw.get("shuffle") \
+            or (kw.get("inseq") and "fudge" in kw):
         raise CommandError("invalid parameters for prefixscan")
-    defs = (_size_check(attrs.evolve(base, dst=a)),)
-    return DealiasOptions(method="prefixscan", probedefs=defs, excludes=tuple(excludes), prefix=net,
-                          **_common(kw, attempts=2, wait_timeout=5, wait_probe_ms=1000,
-                                    fudge=200, replyc=5))
+    if len(words) < 2:
+        raise CommandError("expected address and prefix for prefixscan")
+    if len(words) > 2:
+        raise CommandError(f"could not parse dealias command: unexpected '{_show(words[2])}'")
+    a = _target(words[0])
+    addr, slash, plen = words[1].partition("/")
+    if not slash:
+        raise CommandError(f"missing prefix length in '{_show(words[1])}'")
+    n = _strtol(plen) if _NUM.fullmatch(plen) else None
+    if n is None or not 24 <= n < 32:
+        raise CommandError(f"invalid prefix length '{_show(plen)}' (24 to 31)")
+    b = _ip(addr)
+    if b is None:
+        raise CommandError(f"invalid prefix address '{_show(addr)}'")
+    if b.version != a.version:
+        raise CommandError("dst IP specified incorrectly")
+    if a.version != 4:
+        # scamper 20211212 builds the addresses from the first 4 bytes of B
+        raise CommandError("dealias -m prefixscan needs IPv4 addresses")
+    if pds[0].dst is not None:
+        raise CommandError("unexpected dst in prefixscan probedef")
+    if any(x.version != a.version for x in excludes):
+        raise CommandError("-x failed: exclude address of another family")
+    defs = (_size_check(attrs.evolve(pds[0], dst=a)),)
+    out = _common(kw, attempts=2, wait_timeout=5, wait_probe_ms=1000, replyc=5)
+    out["fudge"] = 0 if kw.get("inseq") else kw.get("fudge", 200)
+    return DealiasOptions(method="prefixscan", probedefs=defs, excludes=tuple(excludes), b=b,
+                          prefixlen=n, **out)
+
+
+def _bump(words, pds, kw, excludes, pid) -> DealiasOptions:
+    # scamper_dealias_do.c: two probedefs with their addresses, no target
+    # words, no -x / -o / shuffle / mercator options
+    if len(pds) != 2 or words or excludes or "replyc" in kw or kw.get("shuffle") \
+            or any(k.startswith("_") for k in kw) or (kw.get("inseq") and "fudge" in kw):
+        raise CommandError("invalid parameters for bump")
+    for i, pd in enumerate(pds):
+        if pd.dst is None:
+            raise CommandError(f"missing dst address in probedef {i}")
+        if pd.dst.version != 4:
+            raise CommandError(f"dst address not IPv4 in probedef {i}")
+        problem = destination_problem(pd.dst)
+        if problem is not None:
+            raise CommandError(f"cannot dealias {pd.dst}: it is {problem}")
+    defs = tuple(_size_check(p) for p in pds)
+    out = _common(kw, attempts=3, wait_timeout=5, wait_probe_ms=1000)
+    out["fudge"] = kw.get("fudge", 30)  # the bump limit
+    return DealiasOptions(method="bump", probedefs=defs, **out)
