@@ -18,8 +18,9 @@ own duration.  Figures:
 * the sum of the traces' durations, and the longest one;
 * sum / span: how many traces ran at once on average (with ``--per-peer 1
   --concurrency 1`` it is close to 1: the traces run one after the other);
-* span - the longest chain of traces the per-peer cap forces: the time the
-  scheduling itself costs.
+* span - the bound the caps set (the longest peer's traces over its
+  --per-peer slots, or all traces over --concurrency): what the scheduling
+  itself costs.
 
 The VP paces at --vp-pps (default 200) like a collector would.
 """
@@ -74,6 +75,7 @@ def main() -> int:
     ap.add_argument("--trace-opts", default="-q 1 -w 1", help="passed to ixp-peers (default '-q 1 -w 1')")
     ap.add_argument("--per-peer", type=int, default=2, help="ixp-peers --per-peer (default 2)")
     ap.add_argument("--concurrency", type=int, default=8, help="ixp-peers --concurrency (default 8)")
+    ap.add_argument("--rows", action="store_true", help="print each row's duration")
     ap.add_argument("--vp-pps", type=int, default=200, help="ixp-vp --pps (default 200)")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -121,7 +123,12 @@ def main() -> int:
         by_peer: dict = {}
         for r, d in zip(timed, durs):
             by_peer.setdefault((r["peer_ip"], r["peer_asn"]), []).append(d)
-        chain = max(sum(v) / min(args.per_peer, len(v)) for v in by_peer.values())
+        chain = max(max(sum(v) / min(args.per_peer, len(v)) for v in by_peer.values()),
+                    sum(durs) / args.concurrency)
+        if args.rows:
+            for r, d in sorted(zip(timed, durs), key=lambda x: x[0]["start"]):
+                print(f"  {r['start'] - min(x['start'] for x in timed):6.2f} +{d:5.2f} s  "
+                      f"{r['peer_ip']:>14} {r['dst']:>16} {r['class']:12} {r['stop_reason']}")
         classes: dict = {}
         for r in rows:
             classes[r["class"]] = classes.get(r["class"], 0) + 1
@@ -134,7 +141,7 @@ def main() -> int:
               f"longest {max(durs):.2f} s)")
         print(f"sum / span (traces at once)       : {sum(durs) / span:7.2f}")
         print(f"span / wall                       : {span / wall:7.2f}  (the rest: start-up, RIB load, output)")
-        print(f"per-peer chain bound              : {chain:7.2f} s; span - bound = {span - chain:.2f} s")
+        print(f"bound from the caps               : {chain:7.2f} s; span - bound = {span - chain:.2f} s")
         print(f"load average at the end {os.getloadavg()[0]:.2f}")
         return 0
     finally:
