@@ -75,6 +75,15 @@ def shape(r: dict) -> dict:
     ("dealias -m mercator -w 1 2001:db8:11::1", "none"),
     ("dealias -m radargun -q 3 -W 50 -w 1 198.18.1.2 198.18.11.1 198.51.100.1", "none"),
     ("dealias -m radargun -q 2 -W 50 -w 1 -p '-P icmp-echo' 198.18.11.2 198.18.12.2", "none"),
+    # prefixscan: t1's 198.18.11.1 answers out of sequence (Linux), m1 too, .3 is silent
+    ("dealias -m prefixscan -W 100 -p '-P icmp-echo' 198.18.1.2 198.18.11.0/30", "none"),
+    # B's own address is never probed; .0 and .4-.7 silent, .6 a net unreachable from t1
+    ("dealias -m prefixscan -W 100 -p '-P udp' 198.18.1.2 198.18.11.1/29", "none"),
+    ("dealias -m prefixscan -W 100 -p '-P udp' 198.18.11.2 198.18.12.0/31", "none"),
+    ("dealias -m bump -W 100 -p '-P udp -i 198.18.1.2' -p '-P udp -i 198.18.11.1'", "not aliases"),
+    ("dealias -m bump -W 100 -p '-P icmp-echo -i 198.18.11.2' -p '-P icmp-echo -i 198.18.12.2'",
+     "not aliases"),
+    ("dealias -m bump -W 100 -p '-P udp -i 198.18.1.2' -p '-P udp -i 192.0.2.99'", "none"),
 ])
 def test_dealias_verdicts_match_scamper(lab, tmp_path, cmd, verdict):
     ours, theirs = both(lab, tmp_path, cmd)
