@@ -112,6 +112,10 @@ class _Sniffer(ProtocolWrapper):
             hint = None
             if f.expect_tls and looks_like_frame(data):
                 hint = PLAINTEXT_VP_HINT
+                if f.alert:
+                    # The TLS layer would close without a word: answer first
+                    # (its close then flushes it), so the peer can tell why.
+                    self.transport.write(f.alert)
             elif not f.expect_tls and looks_like_tls(data):
                 hint = TLS_ON_PLAINTEXT_HINT
             if hint is not None:
@@ -132,14 +136,18 @@ class FirstBytesFactory(WrappingFactory):
     ClientHello ``16 03``), ``expect_tls=False`` around the plaintext
     factory (a ClientHello read as a frame header).  ``close``: drop such a
     connection at once (else the wrapped protocol sees the bytes as well
-    and fails in its own way).
+    and fails in its own way).  ``alert``: bytes written back to a plaintext
+    peer on the TLS port before anything else (ixp-remoted sends a TLS
+    alert record, so that a VP can say "the controller expects TLS").
     """
 
     protocol = _Sniffer
     noisy = False
 
-    def __init__(self, wrapped, expect_tls: bool, report, close: bool = True) -> None:
+    def __init__(self, wrapped, expect_tls: bool, report, close: bool = True,
+                 alert: bytes = b"") -> None:
         super().__init__(wrapped)
         self.expect_tls = expect_tls
         self.report = report
         self.close = close
+        self.alert = alert

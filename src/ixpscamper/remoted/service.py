@@ -72,7 +72,7 @@ from ..mux.hub import MuxFactory, MuxHub
 from ..mux.meta import MetadataError, load_metadata
 from ..mux.server import MuxServerConnection
 from ..remote.session import CHANNEL_HIGH, VP_HIGH, ZOMBIE_TIME, ControllerCore, ControllerSession
-from ..ops.tlsdiag import FirstBytesFactory, _Sniffer, looks_like_frame
+from ..ops.tlsdiag import FirstBytesFactory
 from .admission import Admission, RegistrationRate, raise_nofile
 from .tls import ServerTLS, certificate_names, handshake_failure
 
@@ -188,24 +188,14 @@ def departure_reason(reason: str) -> str:
 TLS_ALERT_PROTOCOL_VERSION = bytes([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46])
 
 
-class _AlertingSniffer(_Sniffer):
-    def dataReceived(self, data: bytes) -> None:  # noqa: N802
-        if not self._seen and self.factory.expect_tls and looks_like_frame(data):
-            # The TLS layer would close without a word: answer with an alert
-            # first (its close then flushes it), so the VP sees 15 03.
-            self.transport.write(TLS_ALERT_PROTOCOL_VERSION)
-        super().dataReceived(data)
-
-
 class VPFirstBytesFactory(FirstBytesFactory):
     """The VP listeners' FirstBytesFactory: on the TLS port a plaintext MASTER_NEW
     gets a TLS alert back (the TLS layer then closes); on a plaintext port a
     ClientHello is cut at once.  Either is one line (``report``)."""
 
-    protocol = _AlertingSniffer
-
     def __init__(self, wrapped, expect_tls: bool, report) -> None:
-        super().__init__(wrapped, expect_tls=expect_tls, report=report, close=not expect_tls)
+        super().__init__(wrapped, expect_tls=expect_tls, report=report, close=not expect_tls,
+                         alert=TLS_ALERT_PROTOCOL_VERSION)
 
     def logPrefix(self) -> str:  # noqa: N802
         # one word: the port's "<prefix> starting on <port>" is then Twisted chatter the
