@@ -7,6 +7,9 @@ and TCP with the two-byte length prefix) of each address, from a fixed zone
 - ``www.lab.example.``: A 198.51.100.66 and 198.51.100.67, AAAA 2001:db8:d::66
 - ``lab.example.``: NS ns1/ns2, MX 10 mail / 20 mail2, SOA, TXT (two strings)
 - ``66.100.51.198.in-addr.arpa.`` and the ip6.arpa name of 2001:db8:d::66: PTR
+- ``www.lab.example.``: HTTPS (SVCB form) 1 . alpn=h2 port=443
+- ``version.bind.`` in class CH: TXT "lab-dns 0.1.0"
+- a query with an OPT record gets one back (with an NSID if it asked)
 - ``silent.lab.example.``: never answered (the query times out)
 - anything else under ``lab.example.``: NXDOMAIN with the SOA in authority;
   outside it: REFUSED
@@ -53,6 +56,13 @@ RECORDS: dict[str, list[tuple[int, bytes]]] = {
     "66.100.51.198.in-addr.arpa.": [(_T["PTR"], _name("dst.lab.example."))],
     _rev6("2001:db8:d::66"): [(_T["PTR"], _name("dst6.lab.example."))],
 }
+# HTTPS (SVCB form): priority 1, target ".", alpn=h2 (key 1), port=443 (key 3)
+RECORDS["www.lab.example."].append(
+    (65, struct.pack(">H", 1) + b"\x00" + struct.pack(">HH", 1, 3) + b"\x02h2"
+     + struct.pack(">HHH", 3, 2, 443)))
+#: class CH names (the server's identity, as BIND answers version.bind)
+CHAOS = {"version.bind.": b"\x0dlab-dns 0.1.0"}
+NSID = b"lab-ns1"
 SOA = (_name("ns1.lab.example.") + _name("hostmaster.lab.example.")
        + struct.pack(">IIIII", 2026120101, 3600, 600, 86400, 60))
 RECORDS[ZONE].append((_T["SOA"], SOA))
@@ -82,12 +92,19 @@ def answer(q: bytes):
     if qname in SILENT:
         return None
     question = q[12:qend]
+    opt = _opt_answer(q, qend)
     rd = flags & 0x0100
     rrs = RECORDS.get(qname)
     an: list[bytes] = []
     ns: list[bytes] = []
     rcode = 0
-    if rrs is None:
+    if qclass == 3:
+        txt = CHAOS.get(qname)
+        if txt is not None and qtype in (_T["TXT"], 255):
+            an.append(b"\xc0\x0c" + struct.pack(">HHIH", _T["TXT"], 3, 0, len(txt)) + txt)
+        elif txt is None:
+            rcode = 5
+    elif rrs is None:
         if qname.endswith(ZONE) or qname.endswith(".arpa."):
             rcode = 3  # NXDOMAIN
             ns.append(_name(ZONE) + struct.pack(">HHIH", _T["SOA"], 1, TTL, len(SOA)) + SOA)
@@ -99,8 +116,30 @@ def answer(q: bytes):
                 # 0xc00c: the name in the question
                 an.append(b"\xc0\x0c" + struct.pack(">HHIH", t, qclass, TTL, len(rdata)) + rdata)
     hflags = 0x8000 | 0x0400 | rd | rcode  # QR, AA
-    hdr = struct.pack(">HHHHHH", qid, hflags, 1, len(an), len(ns), 0)
-    return hdr + question + b"".join(an) + b"".join(ns)
+    ar = [opt] if opt is not None else []
+    hdr = struct.pack(">HHHHHH", qid, hflags, 1, len(an), len(ns), len(ar))
+    return hdr + question + b"".join(an) + b"".join(ns) + b"".join(ar)
+
+
+def _opt_answer(q: bytes, pos: int):
+    """An OPT record for the reply if the query has one (with NSID if it asked)."""
+    try:
+        if struct.unpack_from(">H", q, 10)[0] < 1 or q[pos] != 0:
+            return None
+        rtype, _size, _ttl, rdlen = struct.unpack_from(">HHIH", q, pos + 1)
+        if rtype != 41:
+            return None
+        rdata = q[pos + 11:pos + 11 + rdlen]
+    except (struct.error, IndexError):
+        return None
+    body = b""
+    i = 0
+    while i + 4 <= len(rdata):
+        code, ln = struct.unpack_from(">HH", rdata, i)
+        if code == 3:
+            body += struct.pack(">HH", 3, len(NSID)) + NSID
+        i += 4 + ln
+    return b"\x00" + struct.pack(">HHIH", 41, 1232, 0, len(body)) + body
 
 
 def serve(addrs: list[str], port: int = 53) -> None:
