@@ -84,6 +84,11 @@ def shape(r: dict) -> dict:
     ("dealias -m bump -W 100 -p '-P icmp-echo -i 198.18.11.2' -p '-P icmp-echo -i 198.18.12.2'",
      "not aliases"),
     ("dealias -m bump -W 100 -p '-P udp -i 198.18.1.2' -p '-P udp -i 192.0.2.99'", "none"),
+    # IPv6 without -M: replies carry no identification, NONE at the first one
+    ("dealias -m ally -W 50 -w 1 -p '-P icmp-echo' 2001:db8:a::2 2001:db8:11::1", "none"),
+    ("dealias -m ally -W 50 -w 1 2001:db8:a::2 2001:db8:11::1", "none"),
+    ("dealias -m radargun -q 2 -W 50 -w 1 -p '-P icmp-echo' 2001:db8:a::2 2001:db8:11::1 2001:db8:11::2",
+     "none"),
 ])
 def test_dealias_verdicts_match_scamper(lab, tmp_path, cmd, verdict):
     ours, theirs = both(lab, tmp_path, cmd)

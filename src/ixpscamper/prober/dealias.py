@@ -52,11 +52,12 @@ import ipaddress
 from typing import Optional
 
 import random
+import struct
 
 from ..warts.records import (Dealias, DealiasAlly, DealiasAllyFlag, DealiasBump, DealiasMercator,
                              DealiasMethod, DealiasPrefixscan, DealiasPrefixscanFlag, DealiasProbe,
                              DealiasProbedef, DealiasRadargun, DealiasRadargunFlag, DealiasReply,
-                             DealiasResult, Timeval)
+                             DealiasReplyFlag, DealiasResult, Timeval)
 from . import packets
 from .prefixscan import reply_series, scan_order
 from .packets import Reply
@@ -71,8 +72,11 @@ def unsupported_dealias(options) -> Optional[str]:
         return f"dealias -m {options.method} is not supported by the ixpscamper prober"
     if any(pd.method.startswith("tcp") for pd in options.probedefs):
         return "dealias with TCP probes is not supported by the ixpscamper prober"
-    if options.method in ("ally", "radargun") and options.dst.version == 6:
-        return f"dealias -m {options.method} over IPv6 is not supported by the ixpscamper prober"
+    if options.dst.version == 6 and any(pd.mtu for pd in options.probedefs):
+        # the fragment identifications are in the replies' fragment headers,
+        # which only the datalink copy keeps (see DealiasRun.uses_dl)
+        return ("dealias over IPv6 with a probedef -M (packet-too-big, fragment IDs) is not "
+                "supported by the ixpscamper prober yet")
     if options.method in ("prefixscan", "bump") and options.dst.version != 4:
         return f"dealias -m {options.method} needs IPv4 addresses"
     for pd in options.probedefs:
@@ -82,40 +86,46 @@ def unsupported_dealias(options) -> Optional[str]:
     return None
 
 
-def _diff16(a: int, b: int) -> int:
-    return (b - a) & 0xFFFF
+def _diff(a: int, b: int, bits: int = 16) -> int:
+    return (b - a) & ((1 << bits) - 1)
 
 
-def _bs16(v: int) -> int:
-    return ((v & 0xFF) << 8) | (v >> 8)
+def _bswap(v: int, bits: int = 16) -> int:
+    return int.from_bytes(v.to_bytes(bits // 8, "big"), "little")
 
 
-def _inseq2(a: int, b: int, fudge: int) -> bool:
-    return a != b and _diff16(a, b) <= fudge
+def _inseq2(a: int, b: int, fudge: int, bits: int = 16) -> bool:
+    return a != b and _diff(a, b, bits) <= fudge
 
 
-def _inseq3(a: int, b: int, c: int, fudge: int) -> bool:
+def _inseq3(a: int, b: int, c: int, fudge: int, bits: int = 16) -> bool:
     if a == b or b == c or a == c:
         return False
     if a > b:
-        b += 0x10000
+        b += 1 << bits
     if a > c:
-        c += 0x10000
+        c += 1 << bits
     if a > b or b > c:
         return False
     return not (fudge and (b - a > fudge or c - b > fudge))
 
 
-def _inseq(ipids: list[int], fudge: int, bs: bool) -> bool:
+def _inseq(ipids: list[int], fudge: int, bs: bool, bits: int = 16) -> bool:
     if bs:
-        ipids = [_bs16(v) for v in ipids]
+        ipids = [_bswap(v, bits) for v in ipids]
     if len(ipids) == 2:
-        return True if fudge == 0 else _inseq2(ipids[0], ipids[1], fudge)
-    return all(_inseq3(ipids[i], ipids[i + 1], ipids[i + 2], fudge) for i in range(len(ipids) - 2))
+        return True if fudge == 0 else _inseq2(ipids[0], ipids[1], fudge, bits)
+    return all(_inseq3(ipids[i], ipids[i + 1], ipids[i + 2], fudge, bits)
+               for i in range(len(ipids) - 2))
 
 
-def _byte_order(probes: list[DealiasProbe]) -> int:
-    """scamper's dealias_ipid16_bo: 0 as sent, 1 byte-swapped, 2 undecided."""
+def _reply_ipid(p: DealiasProbe, bits: int) -> int:
+    r = p.replies[0]
+    return r.ipid if bits == 16 else r.ipid32
+
+
+def _byte_order(probes: list[DealiasProbe], bits: int = 16) -> int:
+    """scamper's dealias_ipid16_bo / _ipid32_bo: 0 as sent, 1 byte-swapped, 2 undecided."""
     s = sorted(probes, key=lambda p: p.probedef.id)
     rc, c, max_bs, max_nobs = 2, 1, 0, 0
     for i in range(len(s)):
@@ -129,11 +139,11 @@ def _byte_order(probes: list[DealiasProbe]) -> int:
                     return rc
             c, max_nobs, max_bs = 1, 0, 0
         else:
-            a, b = s[i].replies[0].ipid, s[i + 1].replies[0].ipid
-            u = _diff16(a, b)
+            a, b = _reply_ipid(s[i], bits), _reply_ipid(s[i + 1], bits)
+            u = _diff(a, b, bits)
             if u > max_nobs or max_nobs == 0:
                 max_nobs = u
-            u = _diff16(_bs16(a), _bs16(b))
+            u = _diff(_bswap(a, bits), _bswap(b, bits), bits)
             if u > max_bs or max_bs == 0:
                 max_bs = u
             c += 1
@@ -141,19 +151,21 @@ def _byte_order(probes: list[DealiasProbe]) -> int:
 
 
 def ipid_inseq(probes: list[DealiasProbe], fudge: int, bs: int) -> bool:
-    """scamper_dealias_ipid_inseq for IPv4: are the first replies' IP-IDs in sequence?
+    """scamper_dealias_ipid_inseq: are the first replies' IP-IDs in sequence?
 
+    IPv4: the 16-bit IP-IDs; IPv6: the 32-bit fragment identifications.
     ``bs``: 0 as sent, 1 byte-swapped, 2 either, 3 the byte order the
-    series suggests (either when it does not tell, or with a fudge).
+    series suggests, with a fudge: either.  (Without a fudge and when the
+    series does not tell, scamper tries the byte-swapped order only: its
+    "undecided" 2 reaches the check as a true "swap" flag.)
     """
-    ipids = [p.replies[0].ipid for p in probes]
+    bits = 16 if probes[0].probedef.dst.version == 4 else 32
+    ipids = [_reply_ipid(p, bits) for p in probes]
     if bs == 3 and fudge == 0:
-        order = _byte_order(probes)
-        return _inseq(ipids, fudge, order == 1) if order != 2 else \
-            (_inseq(ipids, fudge, False) or _inseq(ipids, fudge, True))
+        return _inseq(ipids, fudge, _byte_order(probes, bits) != 0, bits)
     if bs in (2, 3):
-        return _inseq(ipids, fudge, False) or _inseq(ipids, fudge, True)
-    return _inseq(ipids, fudge, bool(bs))
+        return _inseq(ipids, fudge, False, bits) or _inseq(ipids, fudge, True, bits)
+    return _inseq(ipids, fudge, bool(bs), bits)
 
 
 def from_target(d: DealiasProbedef, reply: DealiasReply) -> bool:
@@ -237,6 +249,18 @@ class DealiasRun:
         self._ps = {"attempt": 0, "seq": 0, "round0": 0, "round": 0, "replyc": 0}
         # bump: scamper's dealias_bump_t
         self._bump = {"step": 0, "attempt": 0, "bump": 0}
+        # IPv6 IP-IDs: the 32-bit identification of a fragment header, which
+        # a target adds once told (a packet-too-big for -M) that the path to
+        # us is narrower than its replies to the -s sized probes
+        self.uses_dl = any(d.mtu for d in self.defs)  # scamper's DEALIAS_STATE_FLAG_DL
+        self._sent: list[DealiasProbe] = []  # every probe, discarded ones too: replies still match
+        self._payload: dict[int, bytes] = {}  # id(probe) -> what it carried after its L4 header
+        self._ptbq: list[tuple[DealiasProbedef, bytes]] = []  # packet-too-bigs to send: (def, quote)
+        self._ptb_wait = False  # ally: a PTB went out and no probe since
+        self._discard: list[DealiasProbe] = []
+        self._tx_ptb: set[int] = set()  # definitions a PTB was sent for
+        self._rx_ipid: set[int] = set()  # definitions whose replies carry an identification
+        self._next_tx_ns = 0
 
     # -- life cycle -------------------------------------------------------
 
@@ -298,6 +322,9 @@ class DealiasRun:
         self._send_pending = False
         if self.done:
             return
+        if self._ptbq:
+            self._send_ptb()
+            return
         radargun = self.options.method == "radargun"
         d = self._next_probedef()
         ipid = (self._id << 8) | self._id if self.family == 4 else 0
@@ -310,8 +337,14 @@ class DealiasRun:
             self._result(DealiasResult.ERROR)
             return
         self._ipids.append(ipid)
-        self.record.probes.append(DealiasProbe(probedef=d, seq=self._round,
-                                               tx=Timeval.from_ns(tx), ipid=ipid))
+        if not self.record.probes and self._sent:
+            # the probes before a packet-too-big were discarded: scamper starts over
+            self.record.start = Timeval.from_ns(tx)
+        probe = DealiasProbe(probedef=d, seq=self._round, tx=Timeval.from_ns(tx), ipid=ipid)
+        self.record.probes.append(probe)
+        self._sent.append(probe)
+        self._payload[id(probe)] = pkt[(20 if self.family == 4 else 40) + 8:]
+        self._ptb_wait = False
         self._id = self._id - 1 or 255
         o = self.options
         probec = len(self.record.probes)
@@ -348,7 +381,58 @@ class DealiasRun:
                 self._next_def = 0
                 self._round += 1
         now = self.io.now_ns()
+        self._next_tx_ns = tx + int(wait * 1e9)
         self._timer = self.io.clock.callLater(max(0.0, wait - (now - tx) / 1e9), self._on_timeout)
+
+    # -- IPv6: packet-too-big --------------------------------------------
+
+    def _queue_ptb(self, probe: DealiasProbe, rep: Reply) -> None:
+        """Tell the target its replies are too big for us (sent before the next probe)."""
+        self._ptbq.append((probe.probedef, self._ptb_quote(probe, rep)))
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if not self._send_pending:
+            self._request_send()
+
+    def _ptb_quote(self, probe: DealiasProbe, rep: Reply) -> bytes:
+        """The reply as it arrived, at most 1280 - 40 - 8 bytes (as scamper quotes it).
+
+        The reply is rebuilt from what it echoed (our probe's payload): the
+        target looks only at the quoted header to find its route to us.
+        """
+        body = self._payload.get(id(probe), b"")
+        if rep.is_echo_reply:
+            msg = struct.pack("!BBHHH", rep.icmp_type, rep.icmp_code, 0, rep.icmp_id, rep.icmp_seq) + body
+        else:
+            msg = struct.pack("!BBHI", max(rep.icmp_type, 0), max(rep.icmp_code, 0), 0, 0)
+            msg += bytes(max(0, rep.size - 48))
+        msg = packets._icmp_finish(rep.src, rep.dst, msg)
+        pkt = packets.ipv6_header(rep.src, rep.dst, packets.PROTO_ICMP6, len(msg), hlim=rep.ttl) + msg
+        return pkt[:1280 - 40 - 8]
+
+    def _send_ptb(self) -> None:
+        d, quote = self._ptbq.pop(0)
+        src = self._src_b
+        msg = packets._icmp_finish(src, d.dst.packed, struct.pack("!BBHI", 2, 0, 0, d.mtu) + quote)
+        pkt = packets.ip_packet(src, d.dst.packed, packets.PROTO_ICMP6, msg, ttl=255)
+        try:
+            tx = self.io.transmit(pkt, d.dst)
+        except OSError as exc:
+            self.record.errmsg = f"could not send packet too big: {exc.strerror or exc}"
+            self._result(DealiasResult.ERROR)
+            return
+        now = self.io.now_ns()
+        if self._ptbq:
+            self._request_send()
+            return
+        if self.options.method == "ally":
+            # give the target a second to take the new MTU before probing again
+            self._ptb_wait = True
+            delay = 1.0 - (now - tx) / 1e9
+        else:
+            delay = (self._next_tx_ns - now) / 1e9
+        self._timer = self.io.clock.callLater(max(0.0, delay), self._on_timeout)
 
     def _on_timeout(self) -> None:
         self._timer = None
@@ -390,7 +474,7 @@ class DealiasRun:
     # -- replies ----------------------------------------------------------
 
     def match(self, rep: Reply) -> Optional[DealiasProbe]:
-        probes = self.record.probes
+        probes = self._sent
         if not probes:
             return None
         if rep.is_icmp and (rep.is_time_exceeded or rep.is_unreach or rep.is_ptb):
@@ -424,6 +508,9 @@ class DealiasRun:
     def on_reply(self, rep: Reply, rx_ns: int, dl: bool) -> bool:
         if self.done:
             return False
+        if self.uses_dl and self.family == 6 and not dl:
+            # the socket's copy is reassembled: no fragment header, no identification
+            return False
         probe = self.match(rep)
         if probe is None:
             return False
@@ -433,9 +520,17 @@ class DealiasRun:
                              proto=packets.PROTO_ICMP if rep.family == 4 else packets.PROTO_ICMP6,
                              icmp_type=rep.icmp_type, icmp_code=rep.icmp_code,
                              icmp_q_ttl=rep.inner_ttl if rep.has_inner else 0)
+        frag_id = getattr(rep, "frag_id", None)
+        if rep.family == 6 and frag_id is not None:
+            reply.ipid32 = frag_id
+            reply.flags |= int(DealiasReplyFlag.IPID32)
         probe.replies.append(reply)
         if self.options.method == "radargun":
-            pass  # data for offline analysis; the result is NONE at the end
+            # data for offline analysis; the result is NONE at the end.  IPv6
+            # with -M: a reply too big and unfragmented asks for a PTB
+            d = probe.probedef
+            if self.family == 6 and frag_id is None and d.mtu and d.mtu < rep.size:
+                self._queue_ptb(probe, rep)
         elif self.options.method == "prefixscan":
             self._prefixscan_reply(probe, reply)
         elif self.options.method == "bump":
@@ -455,10 +550,14 @@ class DealiasRun:
         if len(probe.replies) != 1 or not (from_target(d, reply) or (ttl_exp and d.ttl != 255)):
             self._result(DealiasResult.NONE)
             return
+        if self.family == 6 and not self._ally_v6(probe, reply, rep):
+            return
         probes = self.record.probes
         if len(probes) < 2:
             return
-        k = next(i for i, p in enumerate(probes) if p is probe)
+        k = next((i for i, p in enumerate(probes) if p is probe), None)
+        if k is None:
+            return
         seq: list[DealiasProbe] = []
         if k >= 1 and len(probes[k - 1].replies) == 1:
             if k >= 2 and len(probes[k - 2].replies) == 1:
@@ -473,6 +572,26 @@ class DealiasRun:
             return
         if not ipid_inseq(seq, self.options.fudge, 0 if self.options.nobs else 2):
             self._result(DealiasResult.NOTALIASES)
+
+    def _ally_v6(self, probe: DealiasProbe, reply: DealiasReply, rep: Reply) -> bool:
+        """scamper's dealias_ally_handlereply_v6: is this IPv6 reply one to judge by?"""
+        d = probe.probedef
+        waiting = self._ptb_wait or bool(self._ptbq)
+        discarded = any(p is probe for p in self._discard)
+        if reply.flags & int(DealiasReplyFlag.IPID32):
+            self._rx_ipid.add(d.id)
+            return not (discarded or waiting)
+        if d.mtu and d.mtu < rep.size and d.id not in self._tx_ptb and d.id not in self._rx_ipid:
+            # replies without an identification so far: start over after a PTB
+            self._discard.extend(self.record.probes)
+            self.record.probes.clear()
+            self._round = 0
+            self._tx_ptb.add(d.id)
+            self._queue_ptb(probe, rep)
+            return False
+        if not (waiting or discarded):
+            self._result(DealiasResult.NONE)
+        return False
 
     # -- prefixscan -------------------------------------------------------
 
