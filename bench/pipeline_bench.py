@@ -128,20 +128,80 @@ def commands(n: int, offset: int = 0) -> str:
     return "".join(f"ping -c 1 127.1.{(i + offset) // 250 % 250}.{(i + offset) % 250 + 1}\n" for i in range(n))
 
 
-def throughput(pl: Pipeline, n: int, impatient: bool = False, offset: int = 0) -> tuple[float, int]:
+def throughput(pl: Pipeline, n: int, impatient: bool = False, offset: int = 0,
+               timeline: bool = False) -> tuple[float, int]:
     client = ["sc_attach"] if pl.kind == "scamper" else ATTACH
     if impatient:
         client = client + ["-O", "impatient"]
+    data = commands(n, offset).encode()
+    chunks: list[tuple[float, int]] = []  # (wall time a stdout chunk arrived, its size)
+    out = bytearray()
+    w0 = time.time()
     t0 = time.monotonic()
-    res = subprocess.run(client + ["-R", str(pl.sock), "-i", "-", "-o", "-"], input=commands(n, offset).encode(),
-                         capture_output=True, timeout=600)
+    proc = subprocess.Popen(client + ["-R", str(pl.sock), "-i", "-", "-o", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def feed():
+        try:
+            proc.stdin.write(data)
+            proc.stdin.close()
+        except OSError:
+            pass
+    err = bytearray()
+    threads = [threading.Thread(target=feed, daemon=True),
+               threading.Thread(target=lambda: err.extend(proc.stderr.read()), daemon=True)]
+    for th in threads:
+        th.start()
+    while True:
+        b = os.read(proc.stdout.fileno(), 1 << 16)
+        if not b:
+            break
+        chunks.append((time.time(), len(b)))
+        out += b
+    rc = proc.wait(600)
     wall = time.monotonic() - t0
-    if res.returncode != 0:
-        raise SystemExit(f"pipeline_bench: {client[0]} failed: {res.stderr.decode()[:300]}")
+    w_end = time.time()
+    for th in threads:
+        th.join(5)
+    if rc != 0:
+        raise SystemExit(f"pipeline_bench: {client[0]} failed: {err.decode()[:300]}")
     from ixpscamper.warts import iter_records
     import io
-    got = sum(1 for r in iter_records(io.BytesIO(res.stdout)) if type(r).__name__ == "Ping")
-    return wall, got
+    pings = [r for r in iter_records(io.BytesIO(bytes(out))) if type(r).__name__ == "Ping"]
+    if timeline:
+        _timeline(pl.kind, "impatient" if impatient else "paced", w0, w_end, chunks, pings)
+    return wall, len(pings)
+
+
+def _tv(t) -> float:
+    return t.sec + t.usec / 1e6
+
+
+def _timeline(kind: str, mode: str, w0: float, w_end: float, chunks, pings) -> None:
+    """Where the wall time went: spawn -> first probe -> last probe -> last result -> exit."""
+    tx = sorted(_tv(r.tx) for p in pings for r in p.replies if r.tx is not None)
+    starts = sorted(_tv(p.start) for p in pings)
+    if not tx:
+        print(f"  {kind} {mode}: no probe times in the results")
+        return
+    span = tx[-1] - tx[0]
+    gaps = [b - a for a, b in zip(tx, tx[1:])]
+    # the largest number of probes in any sliding 1-second / 100 ms window (the rate promise)
+    def most_in(width: float) -> int:
+        best = j = 0
+        for i in range(len(tx)):
+            while tx[i] - tx[j] >= width:
+                j += 1
+            best = max(best, i - j + 1)
+        return best
+    first_chunk = chunks[0][0] if chunks else float("nan")
+    last_chunk = chunks[-1][0] if chunks else float("nan")
+    print(f"  {kind:7s} {mode:9s}: first task start +{(starts[0] - w0) * 1000:7.1f} ms, "
+          f"first probe +{(tx[0] - w0) * 1000:7.1f} ms, last probe +{(tx[-1] - w0) * 1000:7.1f} ms "
+          f"(span {span * 1000:7.1f} ms, {(len(tx) - 1) / span if span else 0:6.1f} pps, "
+          f"max gap {max(gaps, default=0) * 1000:5.1f} ms, max in 100 ms {most_in(0.1)}, in 1 s {most_in(1.0)}), "
+          f"first output +{(first_chunk - w0) * 1000:7.1f} ms, last output +{(last_chunk - w0) * 1000:7.1f} ms, "
+          f"exit +{(w_end - w0) * 1000:7.1f} ms", flush=True)
 
 
 class StepClient:
@@ -241,6 +301,11 @@ def main() -> int:
     ap.add_argument("--pps", type=int, default=1000)
     ap.add_argument("--latency-count", type=int, default=50)
     ap.add_argument("--skip-cut", action="store_true")
+    ap.add_argument("--impatient-only", action="store_true",
+                    help="only the -O impatient throughput run (no paced run, latency or cut)")
+    ap.add_argument("--repeat", type=int, default=1, help="with --impatient-only: runs per pipeline")
+    ap.add_argument("--timeline", action="store_true",
+                    help="also print when the first and last probes went and the results came (throughput runs)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("pipeline_bench: needs root (raw sockets)", file=sys.stderr)
@@ -253,13 +318,34 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _impatient_only(args, tmp: Path) -> int:
+    """``--impatient-only``: the -O impatient throughput run, ``--repeat`` times per pipeline."""
+    walls: dict[str, list[float]] = {}
+    for kind in ("scamper", "ours"):
+        pl = Pipeline(kind, tmp, args.pps)
+        try:
+            for i in range(args.repeat):
+                iwall, igot = throughput(pl, args.count, impatient=True, offset=(i + 1) * args.count,
+                                         timeline=args.timeline)
+                walls.setdefault(kind, []).append(iwall)
+                print(f"{kind:8s} {args.count} pings -O impatient: {iwall:6.2f} s  {igot / iwall:7.1f} cmd/s  "
+                      f"results {igot}", flush=True)
+        finally:
+            pl.close()
+    print(f"wall time ours / scamper trio, impatient (medians): "
+          f"{statistics.median(walls['ours']) / statistics.median(walls['scamper']):.2f}")
+    return 0
+
+
 def _bench(args, tmp: Path) -> int:
+    if args.impatient_only:
+        return _impatient_only(args, tmp)
     rows = {}
     for kind in ("scamper", "ours"):
         pl = Pipeline(kind, tmp, args.pps)
         try:
-            wall, got = throughput(pl, args.count)
-            iwall, igot = throughput(pl, args.count, impatient=True, offset=args.count)
+            wall, got = throughput(pl, args.count, timeline=args.timeline)
+            iwall, igot = throughput(pl, args.count, impatient=True, offset=args.count, timeline=args.timeline)
             lat = latency(pl, args.latency_count)
         finally:
             pl.close()

@@ -1,7 +1,8 @@
 """The prober: many ping/trace tasks at once under a packets-per-second limit.
 
-* Transmit slots are handed out one at a time, at most ``pps`` per second
-  for the whole prober (scamper's ``-p``).  Every task belongs to a
+* Transmit slots are handed out one at a time, ``pps`` per second for the
+  whole prober (scamper's ``-p``), on scamper 20211212's schedule (see
+  :class:`Prober`).  Every task belongs to a
   *group* (the VP: the attached source that sent the command; ``None``
   for all tasks submitted without one) with a weight (scamper's source
   priority).  Slots are shared between the groups that want one by
@@ -182,6 +183,17 @@ class Prober:
     :class:`~ixpscamper.commands.PingOptions`; ``task.deferred``;
     ``task.halt()``; ``prober.close()`` when done.  ``network`` and
     ``now_ns`` are for tests (a fake network and a Clock-driven time).
+
+    Pacing is scamper 20211212's (``scamper.c``): an absolute schedule of
+    slots ``wait_between = 1000000 // pps`` microseconds apart.  The
+    schedule starts with the first probe; each probe takes the next
+    slot, and a slot may be used once its time has come.  A reactor that
+    wakes late sends every probe whose slot came meanwhile; when the
+    schedule is more than ``probe_window`` behind (250 ms, plus
+    ``wait_between`` when that is longer) it restarts from now.  The
+    promise: over the long run ``pps``; over any interval of length W at
+    most ``(W + probe_window) * pps + 1`` probes.  ``pps`` may be changed
+    at any time (SIGHUP).
     """
 
     def __init__(self, reactor, pps: int = 20, window: int = 0,
@@ -191,6 +203,11 @@ class Prober:
             raise ValueError("pps must be positive")
         self.reactor = reactor
         self.pps = pps
+        # scamper's lastprobe, in whole microseconds of reactor time (as its
+        # gettimeofday): the schedule's most recent slot.  None: no schedule
+        # yet, so the first probe restarts it (scamper starts it at start-up,
+        # which credits tasks arriving within 250 ms of it; we never do)
+        self._last_us: Optional[int] = None
         self.window = window
         self.network = network if network is not None else Network(reactor, self._on_packet)
         if network is None:
@@ -219,11 +236,25 @@ class Prober:
         self._by_key: dict[Key, Task] = {}
         self._sendq: FairShare[Task] = FairShare()
         self._slot_call = None
-        self._next_slot = 0.0
         self._next_port: dict[str, int] = {}
         self.packets_sent = 0
 
     # -- public -------------------------------------------------------------
+
+    @property
+    def pps(self) -> int:
+        """Packets per second; setting it re-derives the schedule's step and window."""
+        return self._pps
+
+    @pps.setter
+    def pps(self, pps: int) -> None:
+        if pps <= 0:
+            raise ValueError("pps must be positive")
+        self._pps = pps
+        # scamper's ppswindow_set: C integer division, and a window that
+        # always holds at least one slot
+        self._wait_us = 1_000_000 // pps
+        self._window_us = 250_000 + (self._wait_us if self._wait_us > 250_000 else 0)
 
     def submit(self, options, group: Hashable = None, weight: int = 1) -> Task:
         """Queue a measurement; returns its :class:`Task` at once.
@@ -448,30 +479,34 @@ class Prober:
             self._sendq.push(task.group, task, task.weight)
         self._arm()
 
+    def _now_us(self) -> int:
+        return int(round(self.reactor.seconds() * 1e6))
+
     def _arm(self) -> None:
         if self._slot_call is not None and self._slot_call.active():
             return
         if not self._sendq:
             return
-        now = self.reactor.seconds()
-        delay = max(0.0, self._next_slot - now)
-        self._slot_call = self.reactor.callLater(delay, self._slot)
+        delay_us = 0 if self._last_us is None else self._last_us + self._wait_us - self._now_us()
+        self._slot_call = self.reactor.callLater(max(0, delay_us) / 1e6, self._slot)
 
     def _slot(self) -> None:
         self._slot_call = None
-        now = self.reactor.seconds()
-        interval = 1.0 / self.pps
-        # Timers fire late (epoll sleeps in whole milliseconds), so slots
-        # that have come due are used together, keeping the long-run rate at
-        # pps; after an idle spell no credit older than 10 ms is kept.
-        if self._next_slot < now - max(interval, 0.01):
-            self._next_slot = now - max(interval, 0.01) + interval
-        while self._sendq and self._next_slot <= now + 1e-6:
+        now = self._now_us()
+        wait = self._wait_us
+        # Far off the schedule (idle, or the reactor was busy for longer
+        # than the window): restart it now, with one slot due at once.
+        # Within the window, the slots that came due while the reactor
+        # slept are used together (epoll wakes in whole milliseconds, and
+        # late under load), so the long-run rate stays pps.
+        if self._last_us is None or abs(now - self._last_us) > self._window_us:
+            self._last_us = now - wait
+        while self._sendq and self._last_us + wait <= now:
             task = self._sendq.pop()
             task._queued = False
             if task.run is None or task.run.done or task.state != "running":
                 continue
-            self._next_slot = max(self._next_slot, now - 0.01) + interval
+            self._last_us += wait
             self.packets_sent += 1
             task.run.send_now()
         self._arm()
