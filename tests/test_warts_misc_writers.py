@@ -144,6 +144,8 @@ def test_udpprobe_ifname_table_full_writes_names_inline():
     (Udpprobe(data=b"x" * 70000), "65535"),
     (Sniff(__import__("ipaddress").ip_address("192.0.2.1"), userid=2 ** 32), "out of range"),
     (Neighbourdisc(ifname="a\x00b"), "NUL"),
+    (Http(src="192.0.2.1"), "not an address"),
+    (Neighbourdisc(src_mac=b"\x00" * 6), "not an address"),
 ])
 def test_encode_refuses_what_no_reader_takes(rec, words):
     with pytest.raises(WartsEncodeError, match=words):

@@ -22,7 +22,7 @@ from ixpscamper.warts.records import (
 )
 from ixpscamper.warts.registry import RecordCodec, register
 from ixpscamper.warts.writer import (
-    WartsEncodeError, _B, _H, _I, _Table, _fp, _s, _static, _tv,
+    WartsEncodeError, _B, _H, _I, _Table, _atype, _fp, _s, _static, _tv,
 )
 
 __all__ = ["encode_neighbourdisc", "encode_sting", "encode_sniff", "encode_http",
@@ -31,6 +31,11 @@ __all__ = ["encode_neighbourdisc", "encode_sting", "encode_sniff", "encode_http"
 
 def _nonzero_tv(t) -> bool:
     return t[0] != 0 or t[1] != 0
+
+
+def _a(a):
+    _atype(a)  # a WartsEncodeError for what is not an address, before its bytes are asked for
+    return a
 
 
 def _count8(n: int, what: str) -> int:
@@ -75,7 +80,7 @@ def encode_neighbourdisc(nd: Neighbourdisc, list_id: int = 0, cycle_id: int = 0)
           (8, _B(nd.flags)), (9, _H(nd.attempts)), (10, _H(nd.replyc))]
     for fid, a in ((11, nd.src_ip), (12, nd.src_mac), (13, nd.dst_ip), (14, nd.dst_mac)):
         if a is not None:
-            f.append((fid, table.enc(a)))
+            f.append((fid, table.enc(_a(a))))
     if nd.probes:
         f.append((15, _H(_count16(len(nd.probes), "neighbourdisc probes"))))
     if nd.errmsg is not None:
@@ -89,7 +94,7 @@ def encode_neighbourdisc(nd: Neighbourdisc, list_id: int = 0, cycle_id: int = 0)
         for r in pr.rxs:
             if r.mac is None:
                 raise WartsEncodeError("neighbourdisc reply without a MAC address")
-            out.append(_fp([(1, _tv(r.rx)), (2, table.enc(r.mac))]))
+            out.append(_fp([(1, _tv(r.rx)), (2, table.enc(_a(r.mac)))]))
     return b"".join(out)
 
 
@@ -106,9 +111,9 @@ def encode_sting(sg: Sting, list_id: int = 0, cycle_id: int = 0) -> bytes:
     table = _Table()
     f = _head(list_id, cycle_id, sg.userid)
     if sg.src is not None:
-        f.append((4, table.enc(sg.src)))
+        f.append((4, table.enc(_a(sg.src))))
     if sg.dst is not None:
-        f.append((5, table.enc(sg.dst)))
+        f.append((5, table.enc(_a(sg.dst))))
     dl = len(sg.data)
     f += [(6, _H(sg.sport)), (7, _H(sg.dport)), (8, _H(sg.count)), (9, _H(sg.mean)),
           (10, _H(sg.inter)), (11, _B(sg.dist)), (12, _B(sg.synretx)), (13, _B(sg.dataretx)),
@@ -142,7 +147,7 @@ def encode_sniff(sn: Sniff, list_id: int = 0, cycle_id: int = 0) -> bytes:
         raise WartsEncodeError("sniff without a source address (no reader takes it)")
     table = _Table()
     f = _head(list_id, cycle_id, sn.userid)
-    f += [(4, table.enc(sn.src)), (5, _tv(sn.start)), (6, _tv(sn.finish)),
+    f += [(4, table.enc(_a(sn.src))), (5, _tv(sn.start)), (6, _tv(sn.finish)),
           (7, _B(sn.stop_reason)), (8, _I(sn.limit_pktc)), (9, _H(sn.limit_time)),
           (10, _I(len(sn.pkts))), (11, _H(sn.icmpid))]
     if sn.errmsg is not None:
@@ -183,9 +188,9 @@ def encode_http(h: Http, list_id: int = 0, cycle_id: int = 0) -> bytes:
     """
     f = _head(list_id, cycle_id, h.userid)
     if h.src is not None:
-        f.append((4, _static(h.src)))
+        f.append((4, _static(_a(h.src))))
     if h.dst is not None:
-        f.append((5, _static(h.dst)))
+        f.append((5, _static(_a(h.dst))))
     if h.sport:
         f.append((6, _H(h.sport)))
     if not ((h.type == 1 and h.dport == 80) or (h.type == 0 and h.dport == 443)):
@@ -275,9 +280,9 @@ def encode_udpprobe(u: Udpprobe, list_id: int = 0, cycle_id: int = 0) -> bytes:
                                "(warts stores one time for both)")
     f = _head(list_id, cycle_id, u.userid)
     if u.src is not None:
-        f.append((4, _static(u.src)))
+        f.append((4, _static(_a(u.src))))
     if u.dst is not None:
-        f.append((5, _static(u.dst)))
+        f.append((5, _static(_a(u.dst))))
     if probes:
         f.append((6, _H(probes[0].sport)))
     if u.dport:

@@ -38,7 +38,7 @@ import attrs
 from ixpscamper.warts.reader import _Bad, _saddr as _static_addr, _str
 from ixpscamper.warts.records import CycleStart, Timeval, WartsList
 from ixpscamper.warts.registry import RecordCodec, register
-from ixpscamper.warts.writer import WartsEncodeError, _B, _H, _I, _fp, _s, _static, _tv
+from ixpscamper.warts.writer import WartsEncodeError, _B, _H, _I, _atype, _fp, _s, _static, _tv
 
 __all__ = ["Owamp", "OwampSched", "OwampTx", "OwampRx", "OwampResult", "OwampDir",
            "OWAMP_RECORD_TYPE", "decode_owamp", "encode_owamp", "owamp_json"]
@@ -285,6 +285,11 @@ def _nz(t) -> bool:
     return t[0] != 0 or t[1] != 0
 
 
+def _sa(a) -> bytes:
+    _atype(a)  # a WartsEncodeError for what is not an address, before its bytes are asked for
+    return _static(a)
+
+
 def encode_owamp(o: Owamp, list_id: int = 0, cycle_id: int = 0) -> bytes:
     """The body of an owamp record, as scamper 2026 writes it.
 
@@ -300,9 +305,9 @@ def encode_owamp(o: Owamp, list_id: int = 0, cycle_id: int = 0) -> bytes:
     if o.userid:
         f.append((3, _I(o.userid)))
     if o.src is not None:
-        f.append((4, _static(o.src)))
+        f.append((4, _sa(o.src)))
     if o.dst is not None:
-        f.append((5, _static(o.dst)))
+        f.append((5, _sa(o.dst)))
     if o.dport != 861:
         f.append((6, _H(o.dport)))
     if o.flags:
