@@ -59,6 +59,16 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------------------
 # the VP farm
 
@@ -165,6 +175,7 @@ def main():
     vps = c.vps()
     lat, errs = [], 0
     t0 = time.monotonic()
+    c0 = time.process_time()
     ds = []
     for i in range(pings):
         start = time.monotonic()
@@ -173,9 +184,10 @@ def main():
         ds.append(d)
     res = yield defer.DeferredList(ds, consumeErrors=True)
     wall = time.monotonic() - t0
+    cpu = time.process_time() - c0
     errs = sum(1 for ok, _ in res if not ok)
     lat.sort()
-    out.update(vps=len(vps), wall=wall, errors=errs, median=lat[len(lat) // 2] if lat else None,
+    out.update(vps=len(vps), wall=wall, cpu=cpu, errors=errs, median=lat[len(lat) // 2] if lat else None,
                p99=lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None)
 def done(_):
     print(json.dumps(out)); reactor.stop()
@@ -198,6 +210,7 @@ while len(ctrl.vps()) < nvps and time.monotonic() < end:
 ctrl.add_vps(ctrl.vps())
 insts = ctrl.instances()
 t0 = time.monotonic()
+c0 = time.process_time()
 starts = {}
 for i in range(pings):
     t = ctrl.do_ping(f"127.0.0.{i % 250 + 1}", inst=insts[i % len(insts)], attempts=1)
@@ -210,17 +223,24 @@ for o in ctrl.responses(timeout=120):
     if n == pings:
         break
 wall = time.monotonic() - t0
+cpu = time.process_time() - c0
 lat.sort()
-print(json.dumps(dict(vps=len(insts), wall=wall, errors=pings - n + len(list(ctrl.exceptions())),
+print(json.dumps(dict(vps=len(insts), wall=wall, cpu=cpu, errors=pings - n + len(list(ctrl.exceptions())),
                       median=lat[len(lat) // 2] if lat else None,
                       p99=lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None)))
 """
 
 
-def run_client(kind: str, mux: Path, nvps: int, pings: int) -> dict:
+def run_client(kind: str, mux: Path, nvps: int, pings: int, profile: str | None = None) -> dict:
     env = dict(os.environ)
     if kind == "ours":
-        argv = [sys.executable, "-c", OURS_CLIENT, str(mux), str(nvps), str(pings)]
+        code = OURS_CLIENT
+        if profile:
+            # the client's own CPU under cProfile, written to ``profile``
+            code = ("import cProfile, atexit; _p = cProfile.Profile(); _p.enable(); "
+                    f"atexit.register(lambda: (_p.disable(), _p.dump_stats({profile!r})))\n"
+                    + OURS_CLIENT)
+        argv = [sys.executable, "-c", code, str(mux), str(nvps), str(pings)]
     else:
         argv = [sys.executable, "-c", CTRL_CLIENT, str(mux), str(nvps), str(pings), str(S26 / "python")]
         env["PYTHONPATH"] = str(S26 / "python")
@@ -297,32 +317,54 @@ def main() -> int:
     ap.add_argument("--farm", type=int, metavar="PORT", help=argparse.SUPPRESS)
     ap.add_argument("--silent", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="only ours -> ours, our client under cProfile (stats to FILE)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run every pairing this many times, report the best wall")
     a = ap.parse_args()
     if a.farm:
         farm_main(a.farm, a.vps, a.silent)
         return 0
     have26 = (S26 / "bin" / "sc_remoted").exists() and (S26 / "python" / "scamper.so").exists()
     work = Path(tempfile.mkdtemp(prefix="muxbench"))
-    rows = []
     pairs = [("ours", "ours")]
-    if have26:
+    if have26 and not a.profile:
         pairs += [("scamperctrl", "sc_remoted26"), ("ours", "sc_remoted26"), ("scamperctrl", "ours")]
-    for client, ctl_kind in pairs:
-        ctl = Ctl("ours" if ctl_kind == "ours" else "26", work)
-        farm = start_farm(ctl.port, a.vps)
-        try:
-            time.sleep(2 + a.vps / 200)
-            r = run_client(client, ctl.mux, a.vps, a.pings)
-            r.update(client=client, controller=ctl_kind, ctl_rss_kb=rss_kb(ctl.proc.pid))
-        finally:
-            farm.terminate()
-            farm.wait()
-            ctl.stop()
-        rows.append(r)
+    # the machine is shared: with --repeat the pairings take turns (a burst
+    # of load elsewhere hits them alike) and each keeps its best wall time
+    best: dict = {}
+    for _ in range(max(1, a.repeat)):
+        for client, ctl_kind in pairs:
+            ctl = Ctl("ours" if ctl_kind == "ours" else "26", work)
+            farm = start_farm(ctl.port, a.vps)
+            try:
+                time.sleep(2 + a.vps / 200)
+                ctl0, farm0 = cpu_s(ctl.proc.pid), cpu_s(farm.pid)
+                r = run_client(client, ctl.mux, a.vps, a.pings,
+                               profile=a.profile if client == "ours" else None)
+                # where the CPU went: on 2 shared cores the three processes
+                # compete, so the client's CPU shows in everyone's wall time
+                r.update(client=client, controller=ctl_kind, ctl_rss_kb=rss_kb(ctl.proc.pid),
+                         ctl_cpu=cpu_s(ctl.proc.pid) - ctl0, farm_cpu=cpu_s(farm.pid) - farm0)
+            finally:
+                farm.terminate()
+                farm.wait()
+                ctl.stop()
+            old = best.get((client, ctl_kind))
+            if old is None or "error" in old or ("error" not in r and r["wall"] < old["wall"]):
+                best[(client, ctl_kind)] = r
+    rows = [best[p] for p in pairs]
+    if a.profile:
+        import pstats
+        print(f"ours -> ours: wall {rows[0].get('wall', float('nan')):.2f} s under cProfile")
+        pstats.Stats(a.profile).sort_stats("tottime").print_stats(25)
+        return 0
     mem = outstanding_memory(a.vps, a.pings, work)
-    print(f"{a.vps} VPs (instant answers), {a.pings} pings from one client, load {os.getloadavg()[0]:.2f}")
+    print(f"{a.vps} VPs (instant answers), {a.pings} pings from one client, load {os.getloadavg()[0]:.2f}"
+          + (f", best of {a.repeat}" if a.repeat > 1 else ""))
     print(f"{'client':12} {'controller':13} {'VPs':>4} {'wall s':>7} {'results/s':>10} "
-          f"{'median ms':>10} {'p99 ms':>8} {'errors':>6} {'client MiB':>10}")
+          f"{'median ms':>10} {'p99 ms':>8} {'errors':>6} {'client MiB':>10} "
+          f"{'CPU s: client':>13} {'ctl':>5} {'farm':>5}")
     for r in rows:
         if "error" in r:
             print(f"{r['client']:12} {r['controller']:13} failed: {r['error']}")
@@ -331,7 +373,8 @@ def main() -> int:
         # summary, not 10,000 latencies (those filled the pipe and hung it)
         print(f"{r['client']:12} {r['controller']:13} {r['vps']:>4} {r['wall']:>7.2f} "
               f"{a.pings / r['wall']:>10.0f} {r['median'] * 1e3:>10.1f} "
-              f"{r['p99'] * 1e3:>8.1f} {r['errors']:>6} {r['peak_rss_kb'] / 1024:>10.1f}")
+              f"{r['p99'] * 1e3:>8.1f} {r['errors']:>6} {r['peak_rss_kb'] / 1024:>10.1f} "
+              f"{r.get('cpu', float('nan')):>13.2f} {r['ctl_cpu']:>5.2f} {r['farm_cpu']:>5.2f}")
     print(f"our client: {mem:.2f} KiB per outstanding task")
     if a.json:
         Path(a.json).write_text(json.dumps({"rows": rows, "kib_per_task": mem}))

@@ -33,7 +33,10 @@ hundreds of VPs while each VP is fed only as fast as it takes work.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import os
+import socket
 import stat
 from typing import Any, Callable, Iterable, Optional, Union
 
@@ -43,7 +46,9 @@ from twisted.internet.task import LoopingCall
 
 from ixpscamper.commands import PingOptions, TraceOptions, parse_command, _ip  # noqa: F401
 
-from .channel import ChannelGone, ClientTask, CommandRefused, TaskChannel, TaskHalted
+from .channel import (
+    ChannelGone, ClientTask, CommandRefused, TaskChannel, TaskHalted, _command_userid,
+)
 from .vps import VP, MuxClientCore, VPGone
 
 __all__ = [
@@ -53,63 +58,97 @@ __all__ = [
 
 VPRef = Union[VP, str, int]
 
+_pton4 = functools.partial(socket.inet_pton, socket.AF_INET)
+_ntop4 = functools.partial(socket.inet_ntop, socket.AF_INET)
 
-_checked: dict = {}   # (kind, fields, family) -> True: options the parser accepted
+
+# (kind, fields, family) -> the command text before the destination, for
+# options the parser accepted (None: accepted, but no such prefix)
+_checked: dict = {}
 
 
 def build_command(kind: str, dst: str, **fields: Any) -> str:
     """``ping``/``trace`` command text from typed option fields, checked.
 
     The check is the VP's own parser on the text.  Whether options are valid
-    does not depend on the destination beyond its family, so the verdict is
-    kept per (options, family): a campaign of one command to many addresses
-    parses it once."""
+    does not depend on the destination beyond its family, and the text is
+    the options' words then the destination, so both are kept per
+    (options, family): a campaign of one command to many addresses builds
+    and parses it once, then only checks and appends each address."""
     cls = {"ping": PingOptions, "trace": TraceOptions}.get(kind)
     if cls is None:
         raise ValueError(f"unknown measurement {kind!r}")
-    addr = _ip(str(dst))
-    if addr is None:
-        from ixpscamper.commands import CommandError
-        raise CommandError(f"bad destination {str(dst)[:60]!r}")
+    dst_text = str(dst)
+    addr = None
+    try:
+        # a dotted quad as the address's own text is common and is quick
+        # to recognise; everything else is read the way the parser reads it
+        if _ntop4(_pton4(dst_text)) == dst_text:
+            version = 4
+        else:
+            dst_text = ""
+    except OSError:
+        dst_text = ""
+    if not dst_text:
+        addr = _ip(str(dst))
+        if addr is None:
+            from ixpscamper.commands import CommandError
+            raise CommandError(f"bad destination {str(dst)[:60]!r}")
+        version = addr.version
+        dst_text = str(addr)
     for k in ("rtr", "src"):
         if isinstance(fields.get(k), str):
             fields[k] = _ip(fields[k])
-    text = cls(dst=addr, **fields).to_command()
     try:
-        key = (kind, tuple(sorted(fields.items())), addr.version)
-        hash(key)
+        key = (kind, tuple(sorted(fields.items())), version)
+        prefix = _checked.get(key, False)
     except TypeError:   # an unhashable field value: just check
         key = None
-    if key is None or key not in _checked:
-        parse_command(text)  # the VP's own rules: raises CommandError
-        if key is not None:
-            if len(_checked) > 4096:
-                _checked.clear()
-            _checked[key] = True
+        prefix = False
+    if prefix:
+        return prefix + dst_text
+    if addr is None:
+        addr = ipaddress.IPv4Address(dst_text)
+    text = cls(dst=addr, **fields).to_command()
+    if prefix is None:
+        return text
+    parse_command(text)  # the VP's own rules: raises CommandError
+    if key is not None:
+        if len(_checked) > 4096:
+            _checked.clear()
+        _checked[key] = (text[:-len(dst_text)] if text.endswith(" " + dst_text) else None)
     return text
 
 
-class Task:
-    """One submitted command: ``deferred`` fires with its record."""
+class Task(ClientTask):
+    """One submitted command: ``deferred`` fires with its record.
+
+    The task object is the channel's own (`ClientTask`: ``state``,
+    ``vp_id``, ...) with the VP and the Deferred added, one object per task
+    where there were two and a callback between them."""
+
+    __slots__ = ("vp", "deferred")
 
     def __init__(self, vp: VP, command: str) -> None:
+        super().__init__(command.strip(), _no_callback, _command_userid(command))
         self.vp = vp
-        self.command = command
-        self._task: Optional[ClientTask] = None
-        self.deferred: defer.Deferred = defer.Deferred(lambda d: self.halt())
+        self.deferred: defer.Deferred = defer.Deferred(self._cancel)
 
-    def halt(self) -> None:
-        """Halt the task (see `ClientTask.halt`)."""
-        if self._task is not None:
-            self._task.halt()
+    def _cancel(self, _d: defer.Deferred) -> None:
+        self.halt()
 
-    def _done(self, outcome: Any) -> None:
-        if self.deferred.called:
+    def _finished(self, outcome: Any) -> None:
+        d = self.deferred
+        if d.called:
             return  # cancelled: the halted record is not wanted
         if isinstance(outcome, BaseException):
-            self.deferred.errback(outcome)
+            d.errback(outcome)
         else:
-            self.deferred.callback(outcome)
+            d.callback(outcome)
+
+
+def _no_callback(_outcome: Any) -> None:
+    """A `Task` reports through its Deferred, not ``on_done``."""
 
 
 class Client:
@@ -157,7 +196,7 @@ class Client:
         """Send one command line to a VP; see `Task`."""
         v = self.vp(vp)
         t = Task(v, command)
-        t._task = self._channel(v).submit(command, t._done)
+        self._channel(v).submit_task(t)
         return t
 
     def command(self, vp: VPRef | Iterable[VPRef], command: str):
@@ -192,9 +231,13 @@ class _MuxProtocol(protocol.Protocol):
         self.client = client
 
     def connectionMade(self) -> None:
+        reactor = self.client._reactor
+        # with a reactor, what the channels write is gathered and written
+        # once per reactor turn (MuxClientCore: one write, a frame per VP)
+        schedule = None if reactor is None else (lambda f: reactor.callLater(0, f))
         self.client._core = MuxClientCore(self.transport.write, on_ready=self.client._ready,
                                           on_join=self.client._joined, on_leave=self.client._left,
-                                          on_lost=self.client._lost)
+                                          on_lost=self.client._lost, schedule=schedule)
 
     def dataReceived(self, data: bytes) -> None:
         self.client._core.data_received(data)
@@ -209,10 +252,14 @@ class _MuxProtocol(protocol.Protocol):
 
 
 class MuxClient(Client):
-    """Every VP of one controller, through its mux socket."""
+    """Every VP of one controller, through its mux socket.
 
-    def __init__(self) -> None:
+    ``reactor``, when given, lets the client gather its writes (see
+    `MuxClientCore`); `connect_mux` gives it."""
+
+    def __init__(self, reactor=None) -> None:
         super().__init__()
+        self._reactor = reactor
         self._core: Optional[MuxClientCore] = None
         self._proto: Optional[_MuxProtocol] = None
         self.ready: defer.Deferred = defer.Deferred()
@@ -237,6 +284,7 @@ class MuxClient(Client):
         if self._core is not None:
             for vp_id in list(self._core._by_vp):
                 self._core.finish(vp_id)
+            self._core.flush()
         if self._proto is not None and self._proto.transport is not None:
             t = self._proto.transport
             # let the 'done's go out; the controller finishes the channels
@@ -247,7 +295,7 @@ class MuxClient(Client):
 def connect_mux(reactor, path: str) -> defer.Deferred:
     """Connect to a controller's mux socket; fires with a `MuxClient` once
     every present VP has been announced (GO)."""
-    client = MuxClient()
+    client = MuxClient(reactor)
     proto = _MuxProtocol(client)
     client._proto = proto
     d = connectProtocol(UNIXClientEndpoint(reactor, path), proto)

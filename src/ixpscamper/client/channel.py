@@ -88,9 +88,16 @@ class ClientTask:
         if self.channel is not None:
             self.channel.halt(self)
 
+    def _finished(self, outcome: Any) -> None:
+        """The task ended with ``outcome`` (called once); a subclass that
+        reports otherwise than through ``on_done`` overrides this."""
+        self.on_done(outcome)
+
 
 def _command_userid(command: str) -> int | None:
     """The ``-U`` value of a ping/trace command, if it has one."""
+    if "-U" not in command:
+        return None   # the usual case, without splitting the command
     words = command.split()
     for i, w in enumerate(words[:-1]):
         if w == "-U" and words[i + 1].isdigit():
@@ -142,7 +149,14 @@ class TaskChannel:
         """Queue ``command`` (one ping/trace line, without newline)."""
         if "\n" in command or "\r" in command:
             raise ValueError("a command is one line")
-        task = ClientTask(command.strip(), on_done, _command_userid(command))
+        return self.submit_task(ClientTask(command.strip(), on_done, _command_userid(command)))
+
+    def submit_task(self, task: ClientTask) -> ClientTask:
+        """Queue a task made by the caller (a `ClientTask`, or a subclass
+        that reports through `ClientTask._finished`): one object per task
+        rather than a task and a callback."""
+        if "\n" in task.command or "\r" in task.command:
+            raise ValueError("a command is one line")
         task.channel = self
         if self.closed or self._closing:
             self._finish(task, ChannelGone(f"{self.name} is closed"))
@@ -182,8 +196,11 @@ class TaskChannel:
         return self._credit > 0
 
     def _pump(self) -> None:
-        while self._queue and not self.closed and self._can_send():
-            task = self._queue.popleft()
+        queue = self._queue
+        while queue and not self.closed and (
+                self._sent_tasks + len(self._accepted) < self.window if self.window
+                else self._credit > 0):
+            task = queue.popleft()
             if self._credit > 0:
                 self._credit -= 1
             task.state = "sent"
@@ -295,7 +312,7 @@ class TaskChannel:
     def _finish(self, task: ClientTask, outcome) -> None:
         task.state = "done"
         task.channel = None
-        task.on_done(outcome)
+        task._finished(outcome)
 
     def _fail(self, reason: str) -> None:
         self.connection_lost(reason)

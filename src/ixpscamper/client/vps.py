@@ -13,7 +13,10 @@ from ixpscamper.mux.frames import (
 
 from .channel import ChannelGone, ClientTask, TaskChannel
 
-__all__ = ["VP", "MuxClientCore", "VPGone"]
+__all__ = ["VP", "MuxClientCore", "VPGone", "MAX_FRAME"]
+
+#: the largest data frame a gathering `MuxClientCore` writes
+MAX_FRAME = 4096
 
 
 class VPGone(ChannelGone):
@@ -86,14 +89,27 @@ class MuxClientCore:
     on each.  ``on_ready`` fires once at GO, ``on_join(vp)`` /
     ``on_leave(vp)`` for later changes, ``on_lost(reason)`` when the mux
     connection fails or ends.
+
+    Without ``schedule`` every command goes out at once in a frame of its
+    own.  With it (``schedule(f)`` must call ``f()`` soon, e.g.
+    ``lambda f: reactor.callLater(0, f)``) what the channels write is
+    gathered: per channel into one frame, and into one ``write`` for all,
+    made by that call, at the end of `data_received` (the commands the
+    replies let go), or by `flush`.  Ten thousand submitted commands then
+    cost one write and a hundred frames rather than ten thousand of each.
     """
 
     def __init__(self, write: Callable[[bytes], None], *,
                  on_ready: Callable[[], None] | None = None,
                  on_join: Callable[[VP], None] | None = None,
                  on_leave: Callable[[VP], None] | None = None,
-                 on_lost: Callable[[str], None] | None = None) -> None:
+                 on_lost: Callable[[str], None] | None = None,
+                 schedule: Callable[[Callable[[], None]], Any] | None = None) -> None:
         self._write = write
+        self._schedule = schedule
+        self._flush_due = False
+        self._opens: list[bytes] = []                     # CHANNEL_OPEN frames not yet written
+        self._pending: dict[int, list[bytes]] = {}        # channel -> bytes not yet written
         self.on_ready = on_ready
         self.on_join = on_join
         self.on_leave = on_leave
@@ -127,7 +143,13 @@ class MuxClientCore:
             return tc
         self._channels[ch] = tc
         self._by_vp[vp_id] = (ch, tc)
-        self._write(encode_control(ChannelOpen(vp_id, ch)))
+        if self._schedule is None:
+            self._write(encode_control(ChannelOpen(vp_id, ch)))
+        else:
+            # written before any channel's data at the flush: a channel's
+            # data never precedes its open
+            self._opens.append(encode_control(ChannelOpen(vp_id, ch)))
+            self._due()
         return tc
 
     def submit(self, vp_id: int, command: str, on_done: Callable[[Any], None]) -> ClientTask:
@@ -140,8 +162,40 @@ class MuxClientCore:
             got[1].close()
 
     def _send(self, ch: int, data: bytes) -> None:
-        if self.lost is None:
+        if self.lost is not None:
+            return
+        if self._schedule is None:
             self._write(encode_data(ch, data))
+            return
+        got = self._pending.get(ch)
+        if got is None:
+            self._pending[ch] = [data]
+        else:
+            got.append(data)
+        if not self._flush_due:
+            self._due()
+
+    def _due(self) -> None:
+        if not self._flush_due:
+            self._flush_due = True
+            assert self._schedule is not None
+            self._schedule(self.flush)
+
+    def flush(self) -> None:
+        """Write what the channels have gathered (see the class docstring)."""
+        self._flush_due = False
+        if self.lost is not None or not (self._opens or self._pending):
+            return
+        out = self._opens
+        self._opens = []
+        for ch, parts in self._pending.items():
+            data = parts[0] if len(parts) == 1 else b"".join(parts)
+            # frames of at most MAX_FRAME bytes: a controller need not take
+            # more in one piece than a single command ever made
+            for i in range(0, len(data), MAX_FRAME):
+                out.append(encode_data(ch, data[i:i + MAX_FRAME]))
+        self._pending.clear()
+        self._write(b"".join(out))
 
     def _forget(self, ch: int) -> None:
         self._channels.pop(ch, None)
@@ -155,31 +209,40 @@ class MuxClientCore:
         if self.lost is not None:
             return
         try:
-            for ev in self._decoder.feed(data):
-                t = type(ev)
-                if t is ChannelData:
-                    tc = self._channels.get(ev.channel)
-                    if tc is not None:
-                        tc.data_received(ev.data)
-                elif t is VpUpdate:
-                    vp = VP.from_update(ev)
-                    known = ev.vp_id in self.vps
-                    self.vps[ev.vp_id] = vp
-                    if self.ready and not known and self.on_join is not None:
-                        self.on_join(vp)
-                elif t is VpDepart:
-                    self._depart(ev.vp_id)
-                elif t is Go:
-                    if not self.ready:
-                        self.ready = True
-                        if self.on_ready is not None:
-                            self.on_ready()
-                elif t is ChannelClose:
-                    tc = self._channels.pop(ev.channel, None)
-                    if tc is not None:
-                        tc.connection_lost(f"{tc.name}: channel closed by the VP")
+            events = self._decoder.feed_batch(data)
         except MuxError as e:
+            self._events(e.events)
             self.connection_lost(f"mux protocol error: {e}")
+            return
+        self._events(events)
+        if self._flush_due:
+            self.flush()   # what the replies let go, at once
+
+    def _events(self, events) -> None:
+        channels = self._channels
+        for ev in events:
+            t = type(ev)
+            if t is ChannelData:
+                tc = channels.get(ev.channel)
+                if tc is not None:
+                    tc.data_received(ev.data)
+            elif t is VpUpdate:
+                vp = VP.from_update(ev)
+                known = ev.vp_id in self.vps
+                self.vps[ev.vp_id] = vp
+                if self.ready and not known and self.on_join is not None:
+                    self.on_join(vp)
+            elif t is VpDepart:
+                self._depart(ev.vp_id)
+            elif t is Go:
+                if not self.ready:
+                    self.ready = True
+                    if self.on_ready is not None:
+                        self.on_ready()
+            elif t is ChannelClose:
+                tc = channels.pop(ev.channel, None)
+                if tc is not None:
+                    tc.connection_lost(f"{tc.name}: channel closed by the VP")
 
     def _depart(self, vp_id: int) -> None:
         vp = self.vps.pop(vp_id, None)
@@ -196,6 +259,8 @@ class MuxClientCore:
         if self.lost is not None:
             return
         self.lost = reason
+        self._opens = []
+        self._pending.clear()
         chans = list(self._channels.values())
         self._channels.clear()
         self._by_vp.clear()

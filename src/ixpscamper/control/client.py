@@ -77,6 +77,8 @@ class Unknown:
 
 Reply = Union[Ok, Err, More, Info, Data, Unknown]
 
+_MORE = More()  # immutable and field-less: one instance serves every MORE
+
 
 def _parse_task_id(token: str) -> int | None:
     if token.startswith("id-") and token[3:].isdigit():
@@ -116,7 +118,7 @@ def _parse_line(line: str) -> Reply:
     if key == "ERR":
         return Err(rest)
     if key == "MORE" and not rest.strip():
-        return More()
+        return _MORE
     if key == "INFO":
         return Info(rest)
     return Unknown(line)
@@ -162,52 +164,91 @@ class ReplyParser:
         """Parse ``data``; return the replies it completes."""
         if self._failed:
             raise ControlProtocolError("parser already failed")
-        self._buf += data
+        if type(data) is not bytes:
+            data = bytes(data)
+        buf = self._buf
+        if buf:
+            buf += data
+            if self._hdr is not None and len(buf) < self._need:
+                return []  # inside a block: gather it without re-reading
+            data = bytes(buf)
+            buf.clear()
         out: list[Reply] = []
         try:
-            self._drain(out)
+            pos = self._drain(data, out)
         except (ControlProtocolError, uu.UUError) as e:
             self._failed = True
             if isinstance(e, uu.UUError):
                 raise ControlProtocolError(f"bad DATA block: {e}") from None
             raise
+        if pos < len(data):
+            buf += memoryview(data)[pos:]
         return out
 
-    def _drain(self, out: list[Reply]) -> None:
-        buf = self._buf
+    def _drain(self, data: bytes, out: list[Reply]) -> int:
+        """Parse what ``data`` completes into ``out``; the offset of the rest.
+
+        The replies a client sees by the thousand -- ``MORE``, ``OK id-N``,
+        ``DATA n id-N`` -- are recognised on the raw bytes; every other line
+        takes the general path (``\\r``, case, the old dialect, ...)."""
         pos = 0
-        while True:
+        n = len(data)
+        find = data.find
+        append = out.append
+        while pos < n:
             if self._hdr is not None:
-                if len(buf) - pos < self._need:
+                need = self._need
+                if n - pos < need:
                     break
-                block = bytes(buf[pos:pos + self._need])
-                pos += self._need
+                block = data[pos:pos + need]
+                pos += need
                 task_id, inprog = self._hdr
                 self._hdr = None
-                out.append(Data(self._decode_block(block), task_id, inprog))
+                append(Data(self._decode_block(block), task_id, inprog))
                 continue
-            nl = buf.find(b"\n", pos)
+            nl = find(b"\n", pos)
             if nl < 0:
-                if len(buf) - pos > MAX_LINE:
+                if n - pos > MAX_LINE:
                     raise ControlProtocolError("reply line too long")
                 break
-            raw = bytes(buf[pos:nl])
+            raw = data[pos:nl]
             pos = nl + 1
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            if not raw:
+            if raw == b"MORE":
+                append(_MORE)
                 continue
-            try:
-                line = raw.decode("ascii")
-            except UnicodeDecodeError:
-                raise ControlProtocolError(f"non-ASCII reply line: {raw[:80]!r}") from None
-            if line[:4].upper() == "DATA" and (len(line) == 4 or line[4] == " "):
-                n, task_id, inprog = parse_data_header(line)
-                self._need = n
-                self._hdr = (task_id, inprog)
+            head = raw[:6]
+            if head == b"OK id-" and raw[6:].isdigit():
+                append(Ok(raw[3:].decode("ascii"), int(raw[6:])))
                 continue
-            out.append(_parse_line(line))
-        del buf[:pos]
+            if head[:5] == b"DATA ":
+                parts = raw.split(b" ")
+                if (len(parts) == 3 and parts[1].isdigit() and parts[2][:3] == b"id-"
+                        and parts[2][3:].isdigit()):
+                    need = int(parts[1])
+                    if need > MAX_BLOCK:
+                        raise ControlProtocolError(f"DATA block of {need} bytes is too large")
+                    self._need = need
+                    self._hdr = (int(parts[2][3:]), False)
+                    continue
+            self._line(raw, out)
+        return pos
+
+    def _line(self, raw: bytes, out: list[Reply]) -> None:
+        """One reply line, any form (without its newline)."""
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if not raw:
+            return
+        try:
+            line = raw.decode("ascii")
+        except UnicodeDecodeError:
+            raise ControlProtocolError(f"non-ASCII reply line: {raw[:80]!r}") from None
+        if line[:4].upper() == "DATA" and (len(line) == 4 or line[4] == " "):
+            n, task_id, inprog = parse_data_header(line)
+            self._need = n
+            self._hdr = (task_id, inprog)
+            return
+        out.append(_parse_line(line))
 
     def _decode_block(self, block: bytes) -> bytes:
         if self._fmt == "json" or (self._fmt == "auto" and block[:1] == b"{"):
