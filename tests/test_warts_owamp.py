@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from conftest import TESTS
 from warts_misc_strategies import (
-    have_2026, have_2026_python, owamps, ptexts, raw_records, rewrite_2026, run_2026, stream,
+    have_2026, have_2026_python, owamps, ptexts, raw_records, reencode, rewrite_2026, run_2026,
+    stream,
 )
 from ixpscamper.warts import cli
 from ixpscamper.warts.jsonfmt import render_json
@@ -31,7 +32,10 @@ from ixpscamper.warts.records import CycleStart, Timeval, WartsList
 from ixpscamper.warts.text import render_text
 from ixpscamper.warts.writer import WartsEncodeError, encode_record
 
-HERE = TESTS / "fixtures" / "scamper-repertoire"
+HERE = TESTS / "fixtures" / "scamper-repertoire" / "owamp"
+#: made by scamper 2026 against tests/owamp_server.py in the lab (see the
+#: repertoire README and make_fixtures.py)
+FIXTURES = sorted(p.stem for p in HERE.glob("owamp-*.warts"))
 SLOW = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                       HealthCheck.function_scoped_fixture])
 
@@ -51,6 +55,47 @@ def _sample() -> Owamp:
 def test_type_is_17():
     assert OWAMP_RECORD_TYPE == 17
     assert raw_records(encode_record(_sample(), 1, 1))[0][0] == 17
+
+
+def test_fixtures_cover_both_directions_and_a_failure():
+    recs = [r for c in FIXTURES for r in read_records((HERE / f"{c}.warts").read_bytes())
+            if isinstance(r, Owamp)]
+    assert len(FIXTURES) == len(recs) == 6
+    assert {r.dir for r in recs} == {0, 1}
+    assert {r.result for r in recs} == {1, 4}  # done, noconn
+    assert {r.dst.version for r in recs} == {4, 6}
+    assert any(len(r.sched) == 2 for r in recs)
+    assert all(len(t.rxs) == 1 for r in recs if r.result == 1 for t in r.txs)
+
+
+@pytest.mark.parametrize("case", FIXTURES)
+def test_fixture_reencodes_byte_for_byte(case):
+    data = (HERE / f"{case}.warts").read_bytes()
+    assert reencode(read_records(data)) == data
+
+
+@pytest.mark.parametrize("case", FIXTURES)
+def test_fixture_json_and_text_equal_the_tools(case):
+    data = (HERE / f"{case}.warts").read_bytes()
+    assert _ours_json(data) == (HERE / f"{case}.json").read_text()
+    assert (HERE / f"{case}.txt").read_bytes() == b""  # 2026's sc_warts2text: nothing
+
+
+@pytest.mark.skipif(not have_2026(), reason="no scamper 2026 build")
+@pytest.mark.parametrize("case", FIXTURES)
+def test_fixture_json_equals_live_2026(case):
+    res = run_2026("sc_warts2json", HERE / f"{case}.warts")
+    assert res.returncode == 0
+    assert res.stdout.decode() == _ours_json((HERE / f"{case}.warts").read_bytes())
+
+
+@pytest.mark.skipif(not have_2026_python(), reason="no scamper 2026 build (python module)")
+@pytest.mark.parametrize("case", FIXTURES)
+def test_scamper_2026_rewrites_the_fixture_identically(tmp_path, case):
+    """scamper's own layout of these records is deterministic: its library
+    writes back what it read, byte for byte (as we do)."""
+    data = (HERE / f"{case}.warts").read_bytes()
+    assert rewrite_2026(HERE / f"{case}.warts", tmp_path / "theirs.warts") == data
 
 
 def test_defaults_are_left_out():

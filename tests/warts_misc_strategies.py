@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from conftest import TESTS
 from ixpscamper.warts.owamp import Owamp, OwampRx, OwampSched, OwampTx
 from ixpscamper.warts.records import (
-    CycleStart, Http, HttpBuf, LinkAddress, Neighbourdisc, NeighbourdiscProbe, NeighbourdiscReply,
+    CycleStart, CycleStop, Http, HttpBuf, LinkAddress, Neighbourdisc, NeighbourdiscProbe, NeighbourdiscReply,
     Sniff, SniffPkt, Sting, StingPkt, Timeval, Udpprobe, UdpprobeProbe, UdpprobeReply, WartsList,
 )
-from ixpscamper.warts.writer import encode_cycle, encode_list, encode_record
+from ixpscamper.warts.writer import encode_cycle, encode_cycle_stop, encode_list, encode_record
 
 S26 = Path(os.environ.get("SCAMPER_2026", TESTS.parents[1] / "shared" / "scamper-2026"))
 
@@ -164,6 +164,27 @@ def stream(recs) -> bytes:
                 cid = cycles[id(r.cycle)] = len(cycles) + 1
                 out.append(encode_cycle(r.cycle, cid, clid))
         out.append(encode_record(r, lid, cid))
+    return b"".join(out)
+
+
+def reencode(recs) -> bytes:
+    """``recs`` (as read from a file) encoded again, lists and cycles numbered
+    in stream order as scamper numbers them.  (WartsWriter would do, but it
+    does not take the registered record classes yet.)"""
+    lists: dict[int, int] = {}
+    cycles: dict[int, int] = {}
+    out = []
+    for r in recs:
+        if isinstance(r, WartsList):
+            lists[id(r)] = len(lists) + 1
+            out.append(encode_list(r, lists[id(r)]))
+        elif isinstance(r, CycleStart):
+            cycles[id(r)] = len(cycles) + 1
+            out.append(encode_cycle(r, cycles[id(r)], lists[id(r.list)]))
+        elif isinstance(r, CycleStop):
+            out.append(encode_cycle_stop(r, cycles[id(r.cycle)]))
+        else:
+            out.append(encode_record(r, lists.get(id(r.list), 0), cycles.get(id(r.cycle), 0)))
     return b"".join(out)
 
 
