@@ -57,32 +57,63 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _text_lines(f, unprinted=None):
-    return iter_text(f, like="sc_warts2text", unprinted=unprinted)
+    """sc_warts2text's output for the records of ``f``; ``unprinted(offset,
+    name)`` for each record it prints nothing for."""
+    return iter_text(f, like="sc_warts2text", unprinted_name=unprinted)
 
 
 def _json_lines(f, unprinted=None):
+    """sc_warts2json's output for the records of ``f`` (``unprinted`` as above)."""
     for off, rec in iter_records_at(f, like="sc_warts2json"):
         s = render_json(rec)
         if s:
             yield s
         elif unprinted is not None and not isinstance(
                 rec, (WartsList, CycleStart, CycleStop)):
-            unprinted(off, rec)
+            unprinted(off, record_name(rec))
+
+
+def _same_file(a, b) -> bool:
+    """Whether file objects ``a`` and ``b`` write to the same file (True if unknown)."""
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (OSError, ValueError, AttributeError):
+        return True
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def _dump(prog: str, name: str, f, render: Callable, out) -> int:
     buf: list[str] = []
     size = 0
     skipped = []
+    err = sys.stderr
+    # the notes must come in order with the output only where a reader sees
+    # both in one stream (a terminal, 2>&1); elsewhere they are written in
+    # blocks, which spares a flush of the output per note
+    interleave = _same_file(out, err)
+    notes: list[str] = []
 
-    def unprinted(off, rec):
-        # in order with what is printed: flush what precedes the note
-        out.write("".join(buf).encode("utf-8", "surrogateescape"))
-        out.flush()
-        buf.clear()
-        sys.stderr.write(f"{prog}: {name}: offset {off}: {record_name(rec)} record "
-                         f"not printed\n")
+    def unprinted(off, what):
+        note = f"{prog}: {name}: offset {off}: {what} record not printed\n"
         skipped.append(off)
+        if interleave:
+            # in order with what is printed: flush what precedes the note
+            out.write("".join(buf).encode("utf-8", "surrogateescape"))
+            out.flush()
+            buf.clear()
+            err.write(note)
+            return
+        notes.append(note)
+        if len(notes) >= 1024:
+            err.write("".join(notes))
+            notes.clear()
+
+    def finish(line: Optional[str] = None):
+        out.write("".join(buf).encode("utf-8", "surrogateescape"))
+        if notes or line:
+            out.flush()
+            err.write("".join(notes) + (line or ""))
+            notes.clear()
 
     try:
         for s in render(f, unprinted):
@@ -93,16 +124,12 @@ def _dump(prog: str, name: str, f, render: Callable, out) -> int:
                 buf.clear()
                 size = 0
     except WartsError as e:
-        out.write("".join(buf).encode("utf-8", "surrogateescape"))
-        out.flush()
-        sys.stderr.write(f"{prog}: {name}: offset {e.offset}: {e.reason}\n")
+        finish(f"{prog}: {name}: offset {e.offset}: {e.reason}\n")
         return 1
     except OSError as e:
-        out.write("".join(buf).encode("utf-8", "surrogateescape"))
-        out.flush()
-        sys.stderr.write(f"{prog}: {name}: read error: {e.strerror or e}\n")
+        finish(f"{prog}: {name}: read error: {e.strerror or e}\n")
         return 1
-    out.write("".join(buf).encode("utf-8", "surrogateescape"))
+    finish()
     return EXIT_UNPRINTED if skipped else 0
 
 

@@ -31,6 +31,8 @@ import ipaddress
 import struct
 from typing import BinaryIO, Iterator, Optional
 
+import attrs
+
 from ixpscamper.warts.registry import codec_for_type
 from ixpscamper.warts.records import (
     CycleDefinition, CycleStart, CycleStop, Dealias, DealiasAlly, DealiasBump, DealiasMercator,
@@ -375,13 +377,32 @@ def _field_ids(flagbytes: bytes) -> list[int]:
     return ids
 
 
-def _compile(kind: str, flagbytes: bytes):
+def _compile(kind: str, flagbytes: bytes, variant: Optional["_Variant"] = None):
+    """Generate the decoder of one ``kind`` structure with these flag bytes.
+
+    Without ``variant``: ``dec(buf, pos, end, table, ctx)`` (``pos`` past
+    the u16 length) returns the tuple of field values (None where absent),
+    as :func:`_params` hands them out.  With a :class:`_Variant`:
+    ``dec(buf, pos, table, ctx)`` (``pos`` just past the flag bytes) reads
+    the length itself and runs the variant's tail, which returns
+    ``(result, end)``; see :func:`_sub`.
+    """
     spec = _SPECS[kind]
     ids = _field_ids(flagbytes)
     # Every field is bounded by the end of the *record*, not by the declared
     # parameter length: scamper's warts_params_read checks each field against
     # the record and then jumps to the declared end, wherever that is.
-    lines = ["def dec(buf, pos, end, table, ctx):", "    nb = len(buf)"]
+    if variant is None:
+        lines = ["def dec(buf, pos, end, table, ctx):", "    nb = len(buf)"]
+    elif flagbytes == b"\x00":
+        # no fields and no length: the structure is the one flag byte
+        lines = ["def dec(buf, pos, table, ctx):", "    end = pos"]
+        if variant.none_msg is not None:
+            lines.append(f"    raise _Bad({variant.none_msg!r})")
+        ids = []
+    else:
+        lines = ["def dec(buf, pos, table, ctx):", "    nb = len(buf)",
+                 "    end = pos + 2 + _U16.unpack_from(buf, pos)[0]", "    pos += 2"]
     strict = _KNOWN_2021.get(kind, len(spec))
     gids = _GID_FIELDS.get(kind, ())
     ind = "    "
@@ -389,7 +410,10 @@ def _compile(kind: str, flagbytes: bytes):
     env = {"_addr": _addr, "_saddr": _saddr, "_str": _str, "_addrlist": _addrlist,
            "_ts14": _ts14, "_icmpext": _icmpext, "_ifname": _ifname, "_Bad": _Bad,
            "_tn": _tuple_new, "Timeval": Timeval, "_SE": struct.error, "_xs": _xs,
-           "_sched": _sched, "_headers": _headers}
+           "_sched": _sched, "_headers": _headers, "_U16": _U16,
+           "_acache": _addr_key_cache, "_addr_slow": _addr_slow, "_U32": _U32}
+    if variant is not None:
+        env.update(variant.env)
     if kind == "trace_text":
         # the text fast path: addresses as (text, is_ipv4), no objects
         env["_addr"] = _addr_text
@@ -397,6 +421,13 @@ def _compile(kind: str, flagbytes: bytes):
     nvals = len(spec)
     present = set()
     run: list[tuple[int, str]] = []
+    if variant is not None:
+        # a variant's tail reads only some fields: the others are checked
+        # (bounds, table references) but not turned into values
+        import re
+        used = set(int(x) for x in re.findall(r"\bv(\d+)\b", "\n".join(variant.tail)))
+    else:
+        used = None
 
     def flush():
         if not run:
@@ -420,7 +451,8 @@ def _compile(kind: str, flagbytes: bytes):
                 targets.append(f"v{fid}")
         lines.append(f"{ind}{', '.join(targets)}, = {sname}.unpack_from(buf, pos)")
         lines.append(f"{ind}pos += {env[sname].size}")
-        lines.extend(ind + p[4:] for p in post)
+        lines.extend(ind + p[4:] for p in post
+                     if used is None or int(p.split("=")[0].strip()[1:]) in used)
         for fid, k in run:
             if fid in gids:
                 lines.append(f"{ind}if v{fid}: raise _Bad('reference to the deprecated "
@@ -443,7 +475,23 @@ def _compile(kind: str, flagbytes: bytes):
             run.append((fid, k))
             continue
         flush()
-        if k == "addr":
+        if k == "addr" and variant is not None:
+            # _addr inline: the cache of address field bytes, else the slow path
+            lines += [f"{ind}m = buf[pos]",
+                      f"{ind}if m:",
+                      f"{ind}    v{fid} = _acache.get(buf[pos:pos + 2 + m])",
+                      f"{ind}    if v{fid} is None:",
+                      f"{ind}        v{fid}, pos = _addr_slow(buf, pos, table)",
+                      f"{ind}    else:",
+                      f"{ind}        table.append(v{fid})",
+                      f"{ind}        pos += 2 + m",
+                      f"{ind}else:",
+                      f"{ind}    m = _U32.unpack_from(buf, pos + 1)[0]",
+                      f"{ind}    if m >= len(table): raise _Bad(f'address reference {{m}} not in "
+                      f"the record\\'s table ({{len(table)}} entries)')",
+                      f"{ind}    v{fid} = table[m]",
+                      f"{ind}    pos += 5"]
+        elif k == "addr":
             lines.append(f"{ind}v{fid}, pos = _addr(buf, pos, table)")
         elif k == "saddr":
             lines.append(f"{ind}v{fid}, pos = _saddr(buf, pos)")
@@ -484,10 +532,69 @@ def _compile(kind: str, flagbytes: bytes):
     if lenient:
         lines.append("    except (_Bad, _SE, IndexError, ValueError, TypeError, OverflowError):")
         lines.append("        " + " = ".join(f"v{i}" for i in lenient) + " = None")
-    vals = ", ".join(f"v{i}" if i in present else "None" for i in range(1, nvals + 1))
-    lines.append(f"    return ({vals},)")
+    if variant is None:
+        vals = ", ".join(f"v{i}" if i in present else "None" for i in range(1, nvals + 1))
+        lines.append(f"    return ({vals},)")
+    else:
+        absent = [i for i in range(1, nvals + 1) if i not in present and i in used]
+        if absent:
+            lines.append("    " + " = ".join(f"v{i}" for i in absent) + " = None")
+        lines.extend("    " + t for t in variant.tail)
     exec("\n".join(lines), env)  # noqa: S102 - source built only from the tables above
     return env["dec"]
+
+
+@attrs.frozen
+class _Variant:
+    """What a generated decoder does with a structure's values (see :func:`_sub`).
+
+    ``tail``: code lines run after the fields are decoded, in which field
+    ``i`` is ``v<i>`` (None when absent); they end with ``return result,
+    end``.  ``none_msg``: the error for a structure without any field (None:
+    such a structure runs the tail with every field None).  ``env``: names
+    the tail uses.  Only the fixed tables of this module ever reach the
+    generated code.
+    """
+
+    kind: str
+    tail: tuple
+    none_msg: Optional[str] = None
+    env: dict = attrs.field(factory=dict)
+
+
+_VARIANTS: dict[str, _Variant] = {}
+_vdecs: dict[str, dict] = {}
+
+
+def _variant(name: str, kind: str, *tail: str, none_msg: Optional[str] = None, **env) -> None:
+    _VARIANTS[name] = _Variant(kind, tail, none_msg, env)
+    _vdecs[name] = {}
+
+
+def _vcompile(name: str, fb):
+    decs = _vdecs[name]
+    if len(decs) >= _DECODERS_MAX:
+        decs.clear()
+    d = decs[bytes(fb)] = _compile(_VARIANTS[name].kind, bytes(fb), _VARIANTS[name])
+    return d
+
+
+def _sub(name: str, buf, pos: int, table, ctx=None):
+    """Decode one structure at ``pos`` with variant ``name``: ``(result, next_pos)``.
+
+    The fast counterpart of :func:`_params`: the generated decoder (one per
+    variant and distinct flag bytes) also does what the caller would do
+    with the values (defaults, required fields, building the object), so
+    no tuple of values is built and unpacked.
+    """
+    p = pos
+    while buf[p] & 0x80:
+        p += 1
+    p += 1
+    d = _vdecs[name].get(buf[pos:p])
+    if d is None:
+        d = _vcompile(name, buf[pos:p])
+    return d(buf, p, table, ctx)
 
 
 def _params(kind: str, buf, pos: int, table, ctx=None):
@@ -810,6 +917,57 @@ def _pmtud(buf, pos, table) -> TracePmtud:
             raise _Bad("PMTUD note refers to a missing reply")
         notes.append(PmtudNote(ntype or 0, nhmtu or 0, idx))
     return TracePmtud(ifmtu or 0, pmtu or 0, outmtu or 0, 1 if ver is None else ver, hops, notes)
+
+
+# --------------------------------------------------------------------------
+# variants for the text fast paths (see _sub): each returns only what the
+# renderer needs, after the same checks as the record decoders below make
+
+# dealias: header (list, cycle, method, result, probe count)
+_variant("dl_hdr_t", "dealias", "return (v1, v2, v4, v5, v6 or 0), end")
+# the method's options: how many probedefs follow
+_variant("dl_1_t", "dl_1", "return 1, end")
+_variant("dl_2_t", "dl_2", "return 2, end")
+_variant("dl_5_t", "dl_5", "return 2, end")
+_variant("dl_4_t", "dl_4", "return (v10 or 0), end")
+_variant("dl_3_t", "dl_3", "if not v1: raise _Bad('radargun without probedefs')", "return v1, end")
+_variant("dl_6_t", "dl_6", "if not v1: raise _Bad('midarest without probedefs')", "return v1, end")
+_variant("dl_7_t", "dl_7", "if not v1: raise _Bad('midardisc without probedefs')",
+         "return v1, end")
+_variant("dl_pd_t", "dl_probedef",
+         "if v10 is None: raise _Bad('dealias probedef without a destination')",
+         "if v4 not in _PDM: raise _Bad(f'dealias probedef with unknown method {v4 or 0}')",
+         "return v10, end",
+         none_msg="dealias probedef without fields", _PDM=frozenset({1, 2, 3, 4, 5, 6}))
+_variant("dl_probe_t", "dl_probe", "return (v1 or 0, v3 or 0), end")
+_variant("dl_reply_t", "dl_reply",
+         "if v10 is None: raise _Bad('dealias reply without a source address')",
+         "return None, end",
+         none_msg="dealias reply without fields")
+# tracelb: header (list, cycle, src, dst, nodec, linkc, probec, confidence)
+_variant("tlb_hdr_t", "tracelb",
+         "if v22 is None: raise _Bad('tracelb without a destination')",
+         "return (v1, v2, v21, v22, v16 or 0, v17 or 0, v18 or 0, v14 or 0), end",
+         none_msg="tracelb without header fields")
+_variant("tlb_node_t", "tlb_node", "return (v5, v3 or 0), end")
+_variant("tlb_link_t", "tlb_link",
+         "if v1 is None: raise _Bad('tracelb link without a from node')",
+         "return (v1, v2, v3 or 0), end")
+_variant("tlb_set_t", "tlb_set", "return (v1 or 0), end")
+_variant("tlb_probe_t", "tlb_probe", "return (v2 or 0, v5 or 0), end")
+_variant("tlb_reply_t", "tlb_reply",
+         "if v11 is None: raise _Bad('tracelb reply without an address')",
+         "return v11, end",
+         none_msg="tracelb reply without fields")
+
+_DEALIAS_METHODS = {1: "mercator", 2: "ally", 3: "radargun", 4: "prefixscan", 5: "bump",
+                    6: "midarest", 7: "midardisc"}
+_DEALIAS_RESULTS = {0: "none", 1: "aliases", 2: "not aliases"}
+_DL_T = {m: f"dl_{m}_t" for m in range(1, 8)}
+
+
+def _dealias_name(method: int) -> str:
+    return f"dealias ({_DEALIAS_METHODS.get(method, f'method {method}')})"
 
 
 #: record types each Debian tool decodes (and prints) beyond lists, cycles,
@@ -1265,6 +1423,126 @@ class _Resolver:
         defs, pos = pds(pdc, buf, pos, table)
         return DealiasMidardisc(defs, wt or 0, sched or [], startat), defs, pos
 
+    # ---- text fast paths for dealias and tracelb: the same checks as the
+    # decoders above, without building the record
+
+    def dealias_text(self, buf):
+        """``(text, method)``: what sc_warts2text prints for a dealias body.
+
+        Makes every check :meth:`dealias` makes but builds no record (the
+        tool prints only ally).  None for any fault, so that the caller
+        falls back to :meth:`decode`, which raises the proper error.
+        """
+        try:
+            (lid, cid, method, result, probec), pos = _sub("dl_hdr_t", buf, 0, None)
+            if (lid and lid not in self.lists) or (cid and cid not in self.cycles):
+                return None
+            if not method or method > 7:
+                return "", method or 0  # a bare header, as scamper reads it
+            table: list = []
+            ndefs, pos = _sub(_DL_T[method], buf, pos, table)
+            dsts = []
+            # (_sub inline: these loops are the whole of the work)
+            D = _vdecs["dl_pd_t"]
+            for _ in range(ndefs):
+                p = pos
+                while buf[p] & 0x80:
+                    p += 1
+                p += 1
+                d = D.get(buf[pos:p]) or _vcompile("dl_pd_t", buf[pos:p])
+                dst, pos = d(buf, p, table, None)
+                dsts.append(dst)
+            DP = _vdecs["dl_probe_t"]
+            DR = _vdecs["dl_reply_t"]
+            for _ in range(probec):
+                p = pos
+                while buf[p] & 0x80:
+                    p += 1
+                p += 1
+                d = DP.get(buf[pos:p]) or _vcompile("dl_probe_t", buf[pos:p])
+                (pdid, replyc), pos = d(buf, p, table, None)
+                if pdid >= ndefs:
+                    return None
+                for _ in range(replyc):
+                    p = pos
+                    while buf[p] & 0x80:
+                        p += 1
+                    p += 1
+                    d = DR.get(buf[pos:p]) or _vcompile("dl_reply_t", buf[pos:p])
+                    _, pos = d(buf, p, table, None)
+            if method != 2:
+                return "", method
+            from ixpscamper.warts.text import addr_str
+            result = result or 0
+            s = (f"{addr_str(dsts[0])} {addr_str(dsts[1])} "
+                 f"{_DEALIAS_RESULTS.get(result, str(result))}\n")
+            return s[:255], method
+        except (_Bad, struct.error, IndexError, ValueError, TypeError, OverflowError):
+            return None
+
+    def tracelb_text(self, buf):
+        """What sc_warts2text prints for a tracelb body, or None to fall back.
+
+        Makes every check :meth:`tracelb` makes, keeping only what the text
+        shows (node addresses, links, each probe's flow and reply sources).
+        """
+        try:
+            table: list = []
+            (lid, cid, src, dst, nodec, linkc, probec, conf), pos = _sub(
+                "tlb_hdr_t", buf, 0, table)
+            if (lid and lid not in self.lists) or (cid and cid not in self.cycles):
+                return None
+            sub = _sub
+            addrs = []
+            declared = []
+            for _ in range(nodec):
+                (a, nl), pos = sub("tlb_node_t", buf, pos, table)
+                addrs.append(a)
+                declared.append(nl)
+            nlinks: list = [[] for _ in range(nodec)]
+            links = []
+            DP = _vdecs["tlb_probe_t"]
+            DR = _vdecs["tlb_reply_t"]
+            for i in range(linkc):
+                (frm, to, hopc), pos = sub("tlb_link_t", buf, pos, table)
+                if frm >= nodec or (to is not None and to >= nodec):
+                    return None
+                sets = []
+                for _ in range(hopc):
+                    n, pos = sub("tlb_set_t", buf, pos, table)
+                    probes = []
+                    for _ in range(n):
+                        # (_sub inline: these loops are the whole of the work)
+                        p = pos
+                        while buf[p] & 0x80:
+                            p += 1
+                        p += 1
+                        d = DP.get(buf[pos:p]) or _vcompile("tlb_probe_t", buf[pos:p])
+                        (flowid, rxc), pos = d(buf, p, table, None)
+                        rx = []
+                        for _ in range(rxc):
+                            p = pos
+                            while buf[p] & 0x80:
+                                p += 1
+                            p += 1
+                            d = DR.get(buf[pos:p]) or _vcompile("tlb_reply_t", buf[pos:p])
+                            a, pos = d(buf, p, table, None)
+                            rx.append(a)
+                        probes.append((flowid, rx))
+                    sets.append(probes)
+                links.append((to, sets))
+                nl = nlinks[frm]
+                if len(nl) == declared[frm]:
+                    return None
+                nl.append(i)
+            for i in range(nodec):
+                if len(nlinks[i]) != declared[i]:
+                    return None
+            from ixpscamper.warts.tracelb_fmt import text_of
+            return text_of(src, dst, probec, conf, addrs, nlinks, links)
+        except (_Bad, struct.error, IndexError, ValueError, TypeError, OverflowError):
+            return None
+
     # ---- neighbourdisc (10), sniff (13), sting (12): decode only
 
     def neighbourdisc(self, buf):
@@ -1604,9 +1882,7 @@ def record_name(rec) -> str:
     if type(rec) is UnknownRecord:
         return _RECORD_NAMES.get(rec.type, f"type {rec.type}")
     if type(rec) is Dealias:
-        m = {1: "mercator", 2: "ally", 3: "radargun", 4: "prefixscan", 5: "bump",
-             6: "midarest", 7: "midardisc"}.get(rec.method, f"method {rec.method}")
-        return f"dealias ({m})"
+        return _dealias_name(rec.method)
     return type(rec).__name__.lower()
 
 
@@ -1619,7 +1895,7 @@ def iter_records_at(fileobj: BinaryIO, *, like: Optional[str] = None) -> Iterato
 
 
 def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None,
-              unprinted=None) -> Iterator[str]:
+              unprinted=None, unprinted_name=None) -> Iterator[str]:
     """Yield what ``sc_warts2text`` prints for each record of ``fileobj``.
 
     Equivalent to ``render_text(rec) for rec in iter_records(fileobj,
@@ -1627,25 +1903,49 @@ def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None,
     from their bytes.  ``ixp-warts2text`` passes ``like="sc_warts2text"``.
     Raises :class:`WartsError` like :func:`iter_records`.  ``unprinted``,
     if given, is called with ``(offset, record)`` for each record past the
-    list and cycle types that renders as nothing.
+    list and cycle types that renders as nothing; ``unprinted_name``, if
+    given instead, with ``(offset, record_name(record))``, which spares
+    building the records the tool does not print (most dealias methods).
     """
     from ixpscamper.warts.text import render_text
     res = _Resolver(like)
     decode = res.decode
     fast = res.trace_text
+    dl_text = res.dealias_text
+    tlb_text = res.tracelb_text
     for rtype, body, offset in _iter_raw(fileobj, like):
         if rtype == 6:
             s = fast(body)
             if s is not None:
                 yield s
                 continue
+        elif rtype == 9:
+            r = dl_text(body)
+            if r is not None:
+                if r[0]:
+                    yield r[0]
+                    continue
+                if unprinted_name is not None:
+                    unprinted_name(offset, _dealias_name(r[1]))
+                    continue
+                if unprinted is None:
+                    continue
+                # (the caller wants the record itself)
+        elif rtype == 8:
+            s = tlb_text(body)
+            if s:
+                yield s
+                continue
         rec = decode(rtype, body, offset)
         s = render_text(rec)
         if s:
             yield s
-        elif unprinted is not None and rtype >= 5:
+        elif rtype >= 5:
             # a measurement (or unknown) record the tool prints nothing for
-            unprinted(offset, rec)
+            if unprinted_name is not None:
+                unprinted_name(offset, record_name(rec))
+            elif unprinted is not None:
+                unprinted(offset, rec)
 
 
 def read_records(data: bytes, *, skip_unknown: bool = False) -> list:

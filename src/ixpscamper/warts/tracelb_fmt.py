@@ -10,11 +10,14 @@ lines are truncated where scamper's fixed buffers would truncate them).
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 
 from ixpscamper.warts.records import Tracelb, TracelbProbeset
 
-__all__ = ["tracelb_text", "probeset_summary"]
+_V4 = ipaddress.IPv4Address
+
+__all__ = ["tracelb_text", "probeset_summary", "text_of"]
 
 
 def _cap(s: str, size: int) -> str:
@@ -22,10 +25,21 @@ def _cap(s: str, size: int) -> str:
     return s if len(s) < size else s[:size - 1]
 
 
+_K4: dict = {}
+
+
 def _akey(a):
     """scamper_addr_cmp's order: by address type, then IPv4 as the native
     (little-endian, on the x86-64 the tools run on) u32 of the network-order
     bytes, IPv6 as two such u64 words, link addresses by memcmp."""
+    if type(a) is _V4:
+        ip = a._ip
+        k = _K4.get(ip)
+        if k is None:
+            if len(_K4) > 100_000:
+                _K4.clear()
+            k = _K4[ip] = (1, int.from_bytes(ip.to_bytes(4, "big"), "little"))
+        return k
     raw = getattr(a, "packed", None)
     if raw is None:
         return (a.type, a.raw)
@@ -34,84 +48,107 @@ def _akey(a):
     return (2, int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:], "little"))
 
 
-def probeset_summary(ps: TracelbProbeset) -> tuple[list, int]:
-    """scamper_tracelb_probeset_summary_alloc: the distinct reply addresses
-    (sorted as scamper sorts them) and how many flows got no reply at all."""
-    probes = ps.probes
+def _summary(probes: list) -> tuple[list, int]:
+    """:func:`probeset_summary` of ``(flowid, [reply source, ...])`` pairs."""
     if not probes:
         return [], 0
     seen: dict = {}
     nullc = 0
-    flowid = probes[0].flowid
+    flowid = probes[0][0]
     x = 0
-    for pr in probes:
-        if pr.flowid != flowid:
+    for fid, rx in probes:
+        if fid != flowid:
             if x == 0:
                 nullc += 1
-            flowid = pr.flowid
+            flowid = fid
             x = 0
-        if pr.rxs:
-            for r in pr.rxs:
-                k = _akey(r.reply_from)
+        if rx:
+            for a in rx:
+                k = _akey(a)
                 if k not in seen:
-                    seen[k] = r.reply_from
+                    seen[k] = a
             x += 1
     if x == 0:
         nullc += 1
+    if len(seen) == 1:
+        return list(seen.values()), nullc
     return [seen[k] for k in sorted(seen)], nullc
 
 
-def _summary_text(ps: TracelbProbeset, addr_str) -> Optional[str]:
-    addrs, nullc = probeset_summary(ps)
+def _light(ps: TracelbProbeset) -> list:
+    return [(pr.flowid, [r.reply_from for r in pr.rxs]) for pr in ps.probes]
+
+
+def probeset_summary(ps: TracelbProbeset) -> tuple[list, int]:
+    """scamper_tracelb_probeset_summary_alloc: the distinct reply addresses
+    (sorted as scamper sorts them) and how many flows got no reply at all."""
+    return _summary(_light(ps))
+
+
+def _summary_text(probes: list, addr_str) -> Optional[str]:
+    addrs, nullc = _summary(probes)
     if nullc > 0 and not addrs:
         return "*"
     if not addrs:
         return None  # scamper would dereference an empty address array
-    s = "(" + ", ".join(addr_str(a) for a in addrs)
+    s = "(" + ", ".join([addr_str(a) for a in addrs])
     return s + (", *)" if nullc else ")")
 
 
 def tracelb_text(t: Tracelb) -> Optional[str]:
     """What sc_warts2text prints for ``t``; None where scamper fails to print it."""
+    return text_of(t.src, t.dst, t.probec, t.confidence, [n.addr for n in t.nodes],
+                   [n.links for n in t.nodes],
+                   [(ln.to, [_light(ps) for ps in ln.sets]) for ln in t.links])
+
+
+def text_of(src, dst, probec: int, confidence: int, addrs: list, nlinks: list,
+            links: list) -> Optional[str]:
+    """:func:`tracelb_text` of a tracelb's bare bones, as the reader's fast path has them.
+
+    ``addrs[i]`` is node ``i``'s address (or None) and ``nlinks[i]`` the
+    indices of the links from it; ``links[j]`` is ``(to node or None,
+    [probeset, ...])`` with each probeset a list of ``(flowid, [reply
+    source, ...])``.
+    """
     from ixpscamper.warts.text import addr_str
     head = "tracelb"
-    if t.src is not None:
-        head += " from " + addr_str(t.src)
-    head += " to " + addr_str(t.dst) + ","
+    if src is not None:
+        head += " from " + addr_str(src)
+    head += " to " + addr_str(dst) + ","
     # 20211212 prints the probe count with %d: 2**31 and above come out negative
-    pc = t.probec - (1 << 32) if t.probec & 0x80000000 else t.probec
-    head += f" {len(t.nodes)} nodes, {len(t.links)} links, {pc} probes, {t.confidence}%\n"
+    pc = probec - (1 << 32) if probec & 0x80000000 else probec
+    head += f" {len(addrs)} nodes, {len(links)} links, {pc} probes, {confidence}%\n"
     out = [_cap(head, 192)]
-    nodes = t.nodes
-    links = t.links
 
     def a_or_star(i):
-        a = nodes[i].addr
+        a = addrs[i]
         return addr_str(a) if a is not None else "*"
 
-    for n in nodes:
-        if not n.links:
+    for i, nl in enumerate(nlinks):
+        if not nl:
             continue
-        src = addr_str(n.addr) if n.addr is not None else "*"
-        if len(n.links) > 1:
+        a = addrs[i]
+        src = addr_str(a) if a is not None else "*"
+        if len(nl) > 1:
             s = ""
-            for li in n.links:
-                ln = links[li]
-                s += src + (" -> " + a_or_star(ln.to) if ln.to is not None else " -> *") + "\n"
+            for li in nl:
+                to = links[li][0]
+                s += src + (" -> " + a_or_star(to) if to is not None else " -> *") + "\n"
         else:
-            ln = links[n.links[0]]
-            if not ln.sets:
+            to, sets = links[nl[0]]
+            if not sets:
                 return None
             s = src + " -> "
-            for ps in ln.sets[:-1]:
+            for ps in sets[:-1]:
                 x = _summary_text(ps, addr_str)
                 if x is None:
                     return None
                 s += x + " -> "
-            if ln.to is not None:
-                s += a_or_star(ln.to)
+            if to is not None:
+                s += a_or_star(to)
             else:
-                x = _summary_text(ln.sets[-1], addr_str)
+                x = _summary_text(sets[-1], addr_str)
                 if x is None:
                     return None
                 s += x
