@@ -31,7 +31,16 @@ class Handle:
         self.src.eof()
 
 
+@pytest.fixture(autouse=True, params=[False, True], ids=["immediate", "gathered"])
+def _write_mode(request, monkeypatch):
+    """Every test twice: commands written as made, and gathered per reactor
+    turn (what connect_mux does: MuxClient given the reactor)."""
+    monkeypatch.setattr(Lab, "gather", request.param)
+
+
 class Lab:
+    gather = False
+
     def __init__(self, n_vps=3, delay=1.0):
         self.clock = task.Clock()
         self.clock.advance(1795760000)
@@ -41,7 +50,7 @@ class Lab:
         self.backends = {}
         for i in range(1, n_vps + 1):
             self.add(f"vp{i}", delay)
-        self.client = MuxClient()
+        self.client = MuxClient(self.clock if self.gather else None)
         self.cproto = _MuxProtocol(self.client)
         self.client._proto = self.cproto
         self.sproto = MuxProtocol(self.hub, "mux client test")
@@ -166,3 +175,14 @@ def test_lost_mux_connection_fails_everything():
     lab.sproto.transport.loseConnection()
     lab.run()
     assert all(o[0].check(ChannelGone) for o in outs)
+
+
+def test_close_sends_what_was_submitted_before_it():
+    """close() right after submitting: the command still reaches the VP
+    (gathered writes are flushed before the connection is let go)."""
+    lab = Lab()
+    lab.run()
+    result(lab.client.ping("vp1", "127.0.0.1"))
+    lab.client.close()
+    lab.run(seconds=2)
+    assert [str(t.dst) for t in lab.backends["vp1"].started] == ["127.0.0.1"]

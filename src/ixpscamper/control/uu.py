@@ -98,8 +98,6 @@ def _decode_line(line: bytes) -> bytes:
         raise UUError(f"bad uuencoded line: {e}") from None
 
 
-# the characters a whole block may hold: the alphabet and newlines
-_BLOCK_CHARS = _ALPHABET + b"\n"
 # length character -> the length of a well-formed line it leads (newline not
 # counted), or 0 where no data line may start with it: the end-line
 # characters (space, backtick: k == 0) and anything outside the alphabet
@@ -116,12 +114,12 @@ def decode(block: bytes) -> bytes:
     followed by exactly one end line and nothing after it.
     """
     # A client decodes one block per result, so the well-formed case is done
-    # in a few C-level passes: one check of the whole block's characters,
-    # a length check per line, binascii per line.  Anything else goes the
-    # line-by-line way of UUDecoder, which says what is wrong.
+    # in C-level passes: a length check per line and binascii per line
+    # (which refuses any character outside ' '..'`', exactly the alphabet).
+    # Anything else goes the line-by-line way of UUDecoder, which says what
+    # is wrong.
     lines = bytes(block).split(b"\n")
-    if (len(lines) >= 2 and not lines[-1] and lines[-2] in (b"`", b" ")
-            and not block.translate(None, _BLOCK_CHARS)):
+    if len(lines) >= 2 and not lines[-1] and lines[-2] in (b"`", b" "):
         del lines[-2:]
         ll = _LINE_LEN
         for line in lines:
