@@ -248,6 +248,14 @@ _elems = _counted("EDNS options", _kv(HostRrOptElem, "EDNS option"))
 _sparams = _counted("SVCB parameters", _kv(HostRrSvcbParam, "SVCB parameter"))
 
 
+def _items(count, items):
+    # no count, no items: an empty list (what scamper writes for none); a
+    # count without its items stays None (scamper keeps a NULL array)
+    if items is None and not count:
+        return []
+    return items
+
+
 def _rrdata(table):
     def h(buf, pos, nb):
         dt, pos = P.u16(buf, pos, nb)
@@ -270,15 +278,15 @@ def _rrdata(table):
         if dt == D_TXT:
             cell = [0]
             v, pos = P.read_params(buf, pos, [_count(cell), _strs(cell)])
-            return (dt, HostRrTxt(v[0] or 0, v[1])), pos
+            return (dt, HostRrTxt(v[0] or 0, _items(v[0], v[1]))), pos
         if dt == D_OPT:
             cell = [0]
             v, pos = P.read_params(buf, pos, [_count(cell), _elems(cell)])
-            return (dt, HostRrOpt(v[0] or 0, v[1])), pos
+            return (dt, HostRrOpt(v[0] or 0, _items(v[0], v[1]))), pos
         if dt == D_SVCB:
             cell = [0]
             v, pos = P.read_params(buf, pos, [P.u16, P.string, _count(cell), _sparams(cell)])
-            return (dt, HostRrSvcb(v[0] or 0, v[1], v[2] or 0, v[3])), pos
+            return (dt, HostRrSvcb(v[0] or 0, v[1], v[2] or 0, _items(v[2], v[3]))), pos
         raise _Bad(f"resource record data of unknown type {dt}")
     return h
 
