@@ -67,6 +67,65 @@ def test_fixture_records_reencode_byte_identical(case):
     assert reencode(read_records(data)) == data  # the whole file, lists and cycles too
 
 
+SNIFF = TESTS / "fixtures" / "scamper-repertoire" / "sniff"
+SNIFF_CASES = sorted(p.stem for p in SNIFF.glob("sniff-*.warts"))
+
+
+def _sniff_ours(case: str) -> bytes:
+    """The fixture with each sniff record replaced by our encoding of it (the
+    others, a 2026 ping, kept as they are: writer.py writes 20211212's ping)."""
+    data = (SNIFF / f"{case}.warts").read_bytes()
+    return b"".join(encode_record(rec, lid, cid) if t == 13 else raw
+                    for t, raw, rec, lid, cid in _ids(data))
+
+
+def test_sniff_fixtures_cover_packets_and_none():
+    recs = [r for c in SNIFF_CASES for r in read_records((SNIFF / f"{c}.warts").read_bytes())
+            if isinstance(r, Sniff)]
+    assert sorted(len(r.pkts) for r in recs) == [0, 2, 2]
+    assert {r.stop_reason for r in recs} == {2, 3}  # limit-time, limit-pktc
+
+
+@pytest.mark.parametrize("case", SNIFF_CASES)
+def test_sniff_fixture_records_reencode_byte_identical(case):
+    assert _sniff_ours(case) == (SNIFF / f"{case}.warts").read_bytes()
+
+
+@pytest.mark.parametrize("case", SNIFF_CASES)
+def test_sc_wartsdump_dumps_our_sniff_as_the_original(tmp_path, case):
+    p = tmp_path / "ours.warts"
+    p.write_bytes(_sniff_ours(case))
+    assert _dump(SNIFF, case, p) == (SNIFF / f"{case}.dump").read_bytes()
+
+
+def _dump(folder, case: str, path) -> bytes:
+    """sc_wartsdump of ``path`` by the version that made the case's .dump (its .cmd)."""
+    import subprocess
+    if (folder / f"{case}.cmd").read_text().startswith("[2021]"):
+        if not have_tool("sc_wartsdump"):
+            pytest.skip("no sc_wartsdump (20211212)")
+        res = subprocess.run(["sc_wartsdump", str(path)], capture_output=True, timeout=60,
+                             env={"TZ": "UTC"})
+    else:
+        if not have_2026("sc_wartsdump"):
+            pytest.skip("no scamper 2026 build")
+        res = run_2026("sc_wartsdump", path)
+    assert res.returncode == 0
+    return res.stdout
+
+
+@needs_2026_py
+@pytest.mark.parametrize("case", SNIFF_CASES)
+def test_scamper_2026_rewrites_the_sniff_fixture_identically(tmp_path, case):
+    """scamper's sniff layout is deterministic (its ping is not compared: 2026
+    rewrites a 20211212 ping in its own layout)."""
+    data = (SNIFF / f"{case}.warts").read_bytes()
+    theirs = rewrite_2026(SNIFF / f"{case}.warts", tmp_path / "theirs.warts")
+    ours = [raw for t, raw in raw_records(data) if t == 13]
+    assert len(ours) == 1
+    assert [raw for t, raw in raw_records(theirs) if t == 13] == ours
+
+
 def _roundtrip(rec):
     got = [r for r in read_records(stream([rec])) if type(r) is type(rec)]
     assert got == [rec]
@@ -204,18 +263,8 @@ def test_2026_sc_warts2json_prints_our_reencoding_as_the_original(tmp_path, case
 @pytest.mark.parametrize("case", FIXTURES)
 def test_sc_wartsdump_dumps_our_reencoding_as_the_original(tmp_path, case):
     """The version of sc_wartsdump that made the fixture's .dump (see its .cmd)."""
-    import subprocess
-    if (HERE / f"{case}.cmd").read_text().startswith("[2021]"):
-        if not have_tool("sc_wartsdump"):
-            pytest.skip("no sc_wartsdump (20211212)")
-        res = subprocess.run(["sc_wartsdump", str(_reencoded(tmp_path, case))],
-                             capture_output=True, timeout=60, env={"TZ": "UTC"})
-    else:
-        if not have_2026("sc_wartsdump"):
-            pytest.skip("no scamper 2026 build")
-        res = run_2026("sc_wartsdump", _reencoded(tmp_path, case))
-    assert res.returncode == 0
-    assert res.stdout == (HERE / f"{case}.dump").read_bytes()
+    p = _reencoded(tmp_path, case)
+    assert _dump(HERE, case, p) == (HERE / f"{case}.dump").read_bytes()
 
 
 @pytest.mark.skipif(not have_tool("sc_warts2text"), reason="no sc_warts2text (20211212)")
