@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TESTS
+from conftest import TESTS, requires_root
 from warts_misc_strategies import (
-    have_2026, have_2026_python, owamps, ptexts, raw_records, reencode, rewrite_2026, run_2026,
-    stream,
+    S26, have_2026, have_2026_python, owamps, ptexts, raw_records, reencode, rewrite_2026,
+    run_2026, stream,
 )
 from ixpscamper.warts import cli
 from ixpscamper.warts.jsonfmt import render_json
@@ -333,3 +333,35 @@ def test_mutated_encodings_print_like_2026(tmp_path):
             differ += 1
             assert theirs == ours, (n, bytes(body).hex())
     assert same == 120 and differ == 0
+
+
+# ---- live: scamper 2026 against tests/owamp_server.py in the lab
+
+@requires_root
+@pytest.mark.skipif(not have_2026("scamper"), reason="no scamper 2026 build")
+def test_live_owamp_in_the_lab(tmp_path):
+    """A fresh measurement each way: decoded, printed like 2026, re-encoded byte for byte."""
+    import subprocess
+    import sys
+
+    from ixpscamper.lab import lab
+    out = tmp_path / "live.warts"
+    with lab() as L:
+        srv = L.popen("dst", [sys.executable, str(TESTS / "owamp_server.py"), "198.51.100.66"],
+                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            assert srv.stdout.readline() == b"ready\n"
+            L.run("coll", [str(S26 / "bin" / "scamper"), "-O", "warts", "-o", str(out),
+                           "-I", "owamp -c 2 -i 0.1 198.51.100.66",
+                           "-I", "owamp -c 2 -i 0.1 -d rx 198.51.100.66"], timeout=60)
+        finally:
+            srv.terminate()
+            srv.wait(timeout=10)
+    data = out.read_bytes()
+    recs = [r for r in read_records(data) if isinstance(r, Owamp)]
+    assert sorted(r.dir for r in recs) == [0, 1]
+    assert all(r.result == 1 and len(r.txs) == 2 and all(len(t.rxs) == 1 for t in r.txs)
+               for r in recs)
+    assert reencode(read_records(data)) == data
+    res = run_2026("sc_warts2json", out)
+    assert res.stdout.decode() == _ours_json(data)
