@@ -292,7 +292,7 @@ def test_2026_sc_warts2json_prints_generated_records_as_we_do(tmp_path, recs):
 @pytest.mark.skipif(not have_tool("sc_warts2text"), reason="no sc_warts2text (20211212)")
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
-@given(st.lists(stings(strings=ptexts, with_errmsg=False), min_size=1, max_size=25))
+@given(st.lists(stings(strings=ptexts), min_size=1, max_size=25))
 def test_20211212_sc_warts2text_prints_generated_stings_as_we_do(tmp_path, recs):
     import subprocess
     p, data = _records_file(tmp_path, recs)
