@@ -171,7 +171,7 @@ def test_udpprobe_ifnames_are_tabled_by_first_use():
     _roundtrip(up)
 
 
-def test_udpprobe_ifname_table_full_writes_names_inline():
+def test_udpprobe_ifname_table_full_writes_names_inline(tmp_path):
     # scamper numbers 254 names; a further one is written with id 0, in full, each time
     names = [f"if{i}" for i in range(256)] + ["if255", "if0"]
     probes = [UdpprobeProbe(Timeval(0, 0), 0, [UdpprobeReply(Timeval(1, 0), b"", n)
@@ -183,6 +183,10 @@ def test_udpprobe_ifname_table_full_writes_names_inline():
     assert body.count(b"\x00if255\x00") == 2  # past the table: inline twice
     assert body.count(b"if0\x00") == 1
     _roundtrip(up)
+    if have_2026_python():  # scamper's own writer numbers them the same way
+        p = tmp_path / "ours.warts"
+        p.write_bytes(stream([up]))
+        assert rewrite_2026(p, tmp_path / "theirs.warts") == p.read_bytes()
 
 
 # ---- bad input to the encoders: one clear WartsEncodeError
