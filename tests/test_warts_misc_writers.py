@@ -308,8 +308,6 @@ def test_20211212_sc_warts2text_prints_generated_stings_as_we_do(tmp_path, recs)
 
 # ---- what other files need (reported; they are not this module's to change)
 
-@pytest.mark.xfail(strict=True, reason="WartsWriter.encode takes only its own record classes: "
-                   "it should route registered classes through encode_record (see report)")
 def test_wartswriter_writes_the_new_types():
     data = (HERE / "udpprobe-echo.warts").read_bytes()
     w = WartsWriter()

@@ -727,6 +727,10 @@ class WartsWriter:
             del self._cycles[id(rec.cycle)]
         elif isinstance(rec, UnknownRecord):
             out.append(encode_record(rec))
+        elif (codec := codec_for_class(type(rec))) is not None and codec.encode is not None:
+            lid = self._list_id(getattr(rec, "list", None), out)
+            cid = self._cycle_id(getattr(rec, "cycle", None), out)
+            out.append(encode_record(rec, lid, cid))
         else:
             raise TypeError(f"cannot write {type(rec).__name__}")
         return b"".join(out)
