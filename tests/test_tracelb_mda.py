@@ -14,6 +14,7 @@ from ixpscamper.prober import packets
 from ixpscamper.prober.simnet import icmp_error
 from ixpscamper.prober.tracelb import TracelbRun, TracelbSpec, mda_k
 from ixpscamper.tracelb_cmd import parse_tracelb
+from ixpscamper.warts import render_text
 from ixpscamper.warts.records import TracelbType
 
 SRC = ipaddress.ip_address("192.0.2.10")
@@ -135,7 +136,8 @@ def nodes(rec):
 
 
 def links(rec):
-    return sorted((str(rec.nodes[lk.from_].addr), str(rec.nodes[lk.to].addr)) for lk in rec.links)
+    return sorted((str(rec.nodes[lk.from_].addr), str(rec.nodes[lk.to].addr) if lk.to is not None else "*")
+                  for lk in rec.links)
 
 
 DIAMOND = ["192.0.2.1", "198.18.1.2", ["198.18.11.2", "198.18.12.2"], str(DST)]
@@ -201,12 +203,43 @@ def test_pacing_wait_probe_between_probes():
     assert min(gaps) < 0.26  # replies come in 2 ms: the wait is the only pause
 
 
-def test_silent_hop_retransmits_then_gives_up():
+def test_silent_hop_is_a_star_on_a_multi_hop_link():
+    """scamper's clump: the silent hop's probes are the link's first hop, the next node ends it.
+
+    (It ended the branch here before: no link, 13 probes.)  The lab test
+    test_tracelb_silent_lab.py compares this with Debian scamper.
+    """
     rec, io = run_tracelb(["192.0.2.1", "198.18.1.2", str(DST)], silent=["198.18.1.2"],
                           attempts=2, wait_us=1_000_000)
-    # 1 probe to find hop 1; then k(2) = 6 flows, 2 attempts each, at hop 2
-    assert rec.probec == 1 + 6 * 2
-    assert nodes(rec) == ["192.0.2.1"] and rec.links == []
+    # 1 probe to find hop 1; k(2) = 6 flows, 2 attempts each, at hop 2; hop 3 answers the first
+    assert rec.probec == 1 + 6 * 2 + 1
+    assert nodes(rec) == ["192.0.2.1", str(DST)]
+    (lk,) = rec.links
+    assert (lk.from_, lk.to, lk.hopc) == (0, 1, 2)
+    assert [(p.ttl, p.flowid, p.attempt, len(p.rxs)) for p in lk.sets[0].probes] == \
+        [(2, 33435 + i // 2, i % 2, 0) for i in range(12)]
+    assert [(p.ttl, p.flowid) for p in lk.sets[1].probes] == [(3, 33435)]
+    assert render_text(rec).splitlines()[1:] == ["192.0.2.1 -> * -> 203.0.113.66"]
+
+
+def test_silent_hops_up_to_gaplimit_end_the_link_in_silence():
+    hops = ["192.0.2.1", "198.18.1.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", str(DST)]
+    quiet = ["198.18.1.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]
+    rec, _ = run_tracelb(hops, silent=quiet, attempts=1, wait_us=1_000_000, gaplimit=3)
+    (lk,) = rec.links
+    assert lk.to is None and lk.hopc == 3
+    assert render_text(rec).splitlines()[1:] == ["192.0.2.1 -> * -> * -> *"]
+    # two silent hops between answering ones: one link across them
+    rec, _ = run_tracelb(hops, silent=["10.0.0.3", "10.0.0.4"], attempts=1, wait_us=1_000_000)
+    assert render_text(rec).splitlines()[1:] == [
+        "192.0.2.1 -> 198.18.1.2", "198.18.1.2 -> * -> * -> 10.0.0.5", "10.0.0.5 -> 203.0.113.66"]
+
+
+def test_silent_branch_of_a_load_balancer_is_a_clump():
+    rec, _ = run_tracelb(DIAMOND, silent=["198.18.11.2"], attempts=1, wait_us=1_000_000)
+    assert render_text(rec).splitlines()[1:] == [
+        "192.0.2.1 -> 198.18.1.2", "198.18.1.2 -> (198.18.12.2, *) -> 203.0.113.66"]
+    assert nodes(rec) == ["192.0.2.1", "198.18.1.2", str(DST)]
 
 
 # -- the command ------------------------------------------------------------------

@@ -27,6 +27,14 @@ as scamper runs it (``scamper_tracelb_do.c``); the facts taken from there:
   (TCP, IPv4);
 * a flow id is kept for probing beyond a node only if every reply to it
   from that node was time exceeded;
+* a hop where a flow got no reply at all, or one flow got several replies
+  or replies from several addresses, is a "clump" (scamper's MODE_CLUMP):
+  the link from the node ends in ``*`` (``to`` None) with that hop's probes
+  as its first probeset, and probing goes on one TTL further with the
+  same flows; each further hop adds a probeset, until a hop answers from
+  one address with nothing lost (the link then ends at that node, a
+  multi-hop link), a reply is not a time exceeded (the branch ends), or
+  ``gaplimit`` hops in a row were silent;
 * ``probec_max`` (``-Q``) caps the probes sent;
 * nodes are recorded in discovery order, links sorted by from and to
   address, each link with the probes (all attempts) whose flow ids reached
@@ -39,9 +47,9 @@ Where this differs from scamper (said plainly, so results can be judged):
   walks them forward segment by segment from the root), so probe counts
   differ from scamper's on diamonds behind diamonds;
 * per-packet load balancers and a first hop that already branches
-  (scamper's "clump" mode) are recorded as plain links, and a hop that
-  never answers ends that branch instead of becoming a ``*`` node with a
-  multi-hop link (gaplimit is recorded but not acted on);
+  (clumps in scamper) are recorded as plain links; a clump that runs out
+  of the flows it carried forward takes new ones (where nothing branches
+  before it) or flows that reached its node, not scamper's path walk;
 * there is no loop detection beyond not probing a node twice.
 """
 
@@ -164,6 +172,23 @@ class _Node:
 
 
 @attrs.define(eq=False)
+class _Link:
+    """A link being recorded: ``to`` None while it ends in silence (a clump)."""
+
+    src: _Node
+    to: Optional[_Node]
+    sets: list[list[TracelbProbe]] = attrs.field(factory=list)
+
+
+@attrs.define(eq=False)
+class _Clump:
+    """The hops of a clump probed so far from a branch's node."""
+
+    link: _Link
+    pool: list[int] = attrs.field(factory=list)  # the flows carried to the next hop
+
+
+@attrs.define(eq=False)
 class _Branch:
     """Probing the next hops of one node (scamper's tracelb_branch_t)."""
 
@@ -176,6 +201,13 @@ class _Branch:
     n: int = 2
     fwd_fails: int = 0
     checked_perpacket: bool = False
+    clump: Optional[_Clump] = None
+
+    def ttl(self, firsthop: int) -> int:
+        """The TTL its hop probes go out with: one past the node and any silent hops."""
+        if self.node is None:
+            return firsthop + 1
+        return self.node.dist + 1 + (len(self.clump.link.sets) if self.clump else 0)
 
 
 class TracelbRun:
@@ -204,7 +236,7 @@ class TracelbRun:
         self.probes: list[_Probe] = []
         self._nodes: list[_Node] = []
         self._by_addr: dict[IPAddr, _Node] = {}
-        self._links: list[tuple[_Node, _Node, list[TracelbProbe]]] = []
+        self._links: list[_Link] = []
         self._waiting: list[_Branch] = []
         self._branch: Optional[_Branch] = _Branch(None, mode=FIRSTADDR)
         self._flowid_next = spec.first_flowid
@@ -245,16 +277,18 @@ class TracelbRun:
             if n.q_ttl is not None:
                 rn.flags = int(TracelbNodeFlag.QTTL)
                 rn.q_ttl = n.q_ttl
-        # scamper sorts links by from address, then to address
-        def key(link):
-            f, t, _ = link
-            return (f.addr.packed if f.addr else b"", t.addr.packed if t.addr else b"")
+        # scamper sorts links by from address, then to address (a link
+        # ending in silence after the others)
+        def key(link: _Link):
+            f, t = link.src, link.to
+            return (f.addr.packed if f.addr else b"", t is None,
+                    t.addr.packed if t is not None and t.addr else b"")
         links = sorted(self._links, key=key)
         r.links = []
-        for i, (f, t, probes) in enumerate(links):
-            r.links.append(TracelbLink(from_=f.index, to=t.index,
-                                       sets=[TracelbProbeset(probes=list(probes))]))
-            r.nodes[f.index].links.append(i)
+        for i, lk in enumerate(links):
+            r.links.append(TracelbLink(from_=lk.src.index, to=lk.to.index if lk.to else None,
+                                       sets=[TracelbProbeset(probes=list(ps)) for ps in lk.sets]))
+            r.nodes[lk.src.index].links.append(i)
         self.io.finished()
 
     def _cancel_timer(self) -> None:
@@ -279,7 +313,9 @@ class TracelbRun:
             p = br.newnodes[0][1]
             return p.flowid, p.ttl, 0, PERPACKET
         node = br.node
-        ttl = (node.dist if node is not None else s.firsthop) + 1
+        ttl = br.ttl(s.firsthop)
+        if br.clump is not None and br.clump.pool:
+            return br.clump.pool.pop(0), ttl, 0, HOP
         if node is not None:
             # as scamper: first the flows known to reach this node, or a node
             # before it with no other next hop, oldest first
@@ -578,8 +614,32 @@ class TracelbRun:
         if br.fwd_fails >= self._k(max(br.n, 2)):
             self._process(br)
 
+    def _losses(self, br: _Branch) -> tuple[int, int]:
+        """(flows without any reply, flows with several replies or repliers) among hop probes."""
+        lost = multi = 0
+        groups: list[list[_Probe]] = []
+        for p in br.probes:
+            if p.mode != HOP:
+                continue
+            if groups and groups[-1][0].flowid == p.flowid:
+                groups[-1].append(p)
+            else:
+                groups.append([p])
+        for g in groups:
+            if not any(p.rec.rxs for p in g):
+                lost += 1
+            multi += sum(1 for p in g if len(p.rec.rxs) > 1)
+            addrs = [p.rec.rxs[0].reply_from for p in g if len(p.rec.rxs) == 1]
+            multi += sum(1 for a in addrs[1:] if a != addrs[0])
+        return lost, multi
+
     def _process(self, br: _Branch) -> None:
         """The branch has been probed enough: record its links, queue the next hops."""
+        if br.mode == HOP and br.node is not None:
+            lost, multi = self._losses(br)
+            if lost or multi or (br.clump is not None and len(br.newnodes) > 1):
+                self._process_clump(br)
+                return
         if br.mode == HOP and len(br.newnodes) > 1 and not br.checked_perpacket \
                 and br.node is not None and br.node is not self._nodes[0]:
             # is it per-flow?  send the first new node's flow again
@@ -592,8 +652,10 @@ class TracelbRun:
         if src is None:
             return
         hop_probes = [p for p in br.probes if p.mode == HOP]
+        clump = br.clump
         for addr, _first in br.newnodes:
-            to, new = self._node(addr, src.dist + 1, src.sole and len(br.newnodes) == 1)
+            to, new = self._node(addr, br.ttl(self.spec.firsthop),
+                                 src.sole and len(br.newnodes) == 1)
             first = _first.rec.rxs[0]
             if new and not first.reply_flags & TracelbReplyFlag.TCP \
                     and (self._is_ttl_exp(first) or self._is_unreach(first)):
@@ -616,11 +678,59 @@ class TracelbRun:
                 i = j
             if not recorded:
                 continue
-            self._links.append((src, to, recorded))
+            if clump is not None:
+                # the silent hops end here: the clump's link reaches this node
+                clump.link.to = to
+                clump.link.sets.append(recorded)
+            else:
+                self._links.append(_Link(src, to, [recorded]))
+                src.nexthops += 1
             to.parents.append(src)
-            src.nexthops += 1
             if keep_going:
                 self._waiting.append(_Branch(to, mode=HOP))
+
+    def _process_clump(self, br: _Branch) -> None:
+        """A hop with losses or several repliers per flow: one more probeset on a link to ``*``."""
+        self._branch = None
+        src = br.node
+        assert src is not None
+        clump = br.clump
+        gaplimit = self.spec.gaplimit
+        halt = False
+        if not br.newnodes and (clump is not None or src is not self._nodes[0]):
+            if gaplimit < 2:
+                halt = True
+            elif clump is not None and len(clump.link.sets) + 1 >= gaplimit:
+                # this hop and the silent ones before it: gaplimit in a row ends it
+                silent = 1
+                for ps in reversed(clump.link.sets):
+                    if silent == gaplimit or any(p.rxs for p in ps):
+                        break
+                    silent += 1
+                halt = silent == gaplimit
+        probes = [p for p in br.probes if p.mode not in (BRINGFWD,)]
+        pool: list[int] = []
+        i = 0
+        while i < len(probes):
+            j = i
+            while j < len(probes) and probes[j].flowid == probes[i].flowid:
+                if any(not self._is_ttl_exp(r) for r in probes[j].rec.rxs):
+                    halt = True  # an answer that is not a time exceeded: nothing beyond
+                j += 1
+            if not halt and probes[i].mode != PERPACKET:
+                pool.append(probes[i].flowid)
+            i = j
+        hopset = [p.rec for p in probes]
+        if clump is None:
+            link = _Link(src, None, [hopset])
+            self._links.append(link)
+            src.nexthops += 1
+            clump = _Clump(link)
+        else:
+            clump.link.sets.append(hopset)
+        if not halt:
+            clump.pool = pool
+            self._waiting.append(_Branch(src, mode=HOP, clump=clump))
 
 
 def _udp_sum(pkt: bytes) -> int:
