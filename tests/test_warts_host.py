@@ -38,7 +38,7 @@ from ixpscamper.warts.reader import WartsError, iter_records, iter_text, read_re
 from ixpscamper.warts.text import render_text
 from ixpscamper.warts.writer import WartsEncodeError, encode_record
 
-HERE = TESTS / "fixtures" / "scamper-repertoire" / "tbit-host"
+HERE = TESTS / "fixtures" / "scamper-repertoire"
 CASES = sorted(p.stem for p in HERE.glob("host-*.warts"))
 BLOBS = {c: (HERE / f"{c}.warts").read_bytes() for c in CASES}
 needs_2026 = pytest.mark.skipif(not have_2026(), reason="no scamper 2026 build")
@@ -417,8 +417,6 @@ def test_cli_names_host_records_it_does_not_print(capsys):
     assert rc == 0 and not err and out == (HERE / "host-a.json").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="WartsWriter.encode takes only Trace/Ping/Tracelb/Dealias "
-                   "(writer.py): it should take any record with a registered codec")
 def test_wartswriter_writes_host():
     from ixpscamper.warts import WartsWriter
     w = WartsWriter()

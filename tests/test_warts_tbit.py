@@ -37,7 +37,7 @@ from ixpscamper.warts.tbit import (
 from ixpscamper.warts.text import render_text
 from ixpscamper.warts.writer import WartsEncodeError, encode_record
 
-HERE = TESTS / "fixtures" / "scamper-repertoire" / "tbit-host"
+HERE = TESTS / "fixtures" / "scamper-repertoire"
 CASES = sorted(p.stem for p in HERE.glob("tbit-*.warts"))
 BLOBS = {c: (HERE / f"{c}.warts").read_bytes() for c in CASES}
 ENV = {**os.environ, "TZ": "UTC"}
@@ -572,8 +572,6 @@ def test_2026_sc_warts2text_prints_tbit_as_20211212_does(tmp_path, recs):
     assert _tool(str(S26_BIN / "sc_warts2text"), p).decode() == ours_text(data)
 
 
-@pytest.mark.xfail(strict=True, reason="WartsWriter.encode takes only Trace/Ping/Tracelb/Dealias "
-                   "(writer.py): it should take any record with a registered codec")
 def test_wartswriter_writes_tbit():
     (t,) = [r for r in read_records(BLOBS["tbit-pmtud"]) if isinstance(r, Tbit)]
     from ixpscamper.warts import WartsWriter
