@@ -134,8 +134,10 @@ def throughput(pl: Pipeline, n: int, impatient: bool = False, offset: int = 0,
     if impatient:
         client = client + ["-O", "impatient"]
     data = commands(n, offset).encode()
-    chunks: list[tuple[float, int]] = []  # (wall time a stdout chunk arrived, its size)
+    chunks: list[tuple[float, bytes]] = []  # (wall time a stdout chunk arrived, the bytes)
     out = bytearray()
+    import resource
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0 = time.time()
     t0 = time.monotonic()
     proc = subprocess.Popen(client + ["-R", str(pl.sock), "-i", "-", "-o", "-"], stdin=subprocess.PIPE,
@@ -156,11 +158,14 @@ def throughput(pl: Pipeline, n: int, impatient: bool = False, offset: int = 0,
         b = os.read(proc.stdout.fileno(), 1 << 16)
         if not b:
             break
-        chunks.append((time.time(), len(b)))
+        chunks.append((time.time(), b))
         out += b
     rc = proc.wait(600)
     wall = time.monotonic() - t0
     w_end = time.time()
+    # the daemons are not reaped yet: the children's CPU time so far is the client's
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
     for th in threads:
         th.join(5)
     if rc != 0:
@@ -169,7 +174,7 @@ def throughput(pl: Pipeline, n: int, impatient: bool = False, offset: int = 0,
     import io
     pings = [r for r in iter_records(io.BytesIO(bytes(out))) if type(r).__name__ == "Ping"]
     if timeline:
-        _timeline(pl.kind, "impatient" if impatient else "paced", w0, w_end, chunks, pings)
+        _timeline(pl.kind, "impatient" if impatient else "paced", w0, w_end, chunks, pings, cpu)
     return wall, len(pings)
 
 
@@ -177,9 +182,17 @@ def _tv(t) -> float:
     return t.sec + t.usec / 1e6
 
 
-def _timeline(kind: str, mode: str, w0: float, w_end: float, chunks, pings) -> None:
+def _timeline(kind: str, mode: str, w0: float, w_end: float, chunks, pings, cpu: float) -> None:
     """Where the wall time went: spawn -> first probe -> last probe -> last result -> exit."""
     tx = sorted(_tv(r.tx) for p in pings for r in p.replies if r.tx is not None)
+    # when each ping's record came out, against when its timeout ended (tx + -W)
+    from ixpscamper.warts import WartsDecoder
+    dec = WartsDecoder()
+    late = []
+    for at, b in chunks:
+        for r in dec.feed(b):
+            if type(r).__name__ == "Ping" and r.replies and r.replies[0].tx is not None:
+                late.append(at - (_tv(r.replies[0].tx) + r.timeout + r.timeout_us / 1e6))
     starts = sorted(_tv(p.start) for p in pings)
     if not tx:
         print(f"  {kind} {mode}: no probe times in the results")
@@ -201,7 +214,9 @@ def _timeline(kind: str, mode: str, w0: float, w_end: float, chunks, pings) -> N
           f"(span {span * 1000:7.1f} ms, {(len(tx) - 1) / span if span else 0:6.1f} pps, "
           f"max gap {max(gaps, default=0) * 1000:5.1f} ms, max in 100 ms {most_in(0.1)}, in 1 s {most_in(1.0)}), "
           f"first output +{(first_chunk - w0) * 1000:7.1f} ms, last output +{(last_chunk - w0) * 1000:7.1f} ms, "
-          f"exit +{(w_end - w0) * 1000:7.1f} ms", flush=True)
+          f"exit +{(w_end - w0) * 1000:7.1f} ms; result after its timeout: median "
+          f"{statistics.median(late) * 1000 if late else float('nan'):5.1f} ms, max "
+          f"{max(late, default=float('nan')) * 1000:5.1f} ms; client CPU {cpu * 1000:5.1f} ms", flush=True)
 
 
 class StepClient:
@@ -304,6 +319,9 @@ def main() -> int:
     ap.add_argument("--impatient-only", action="store_true",
                     help="only the -O impatient throughput run (no paced run, latency or cut)")
     ap.add_argument("--repeat", type=int, default=1, help="with --impatient-only: runs per pipeline")
+    ap.add_argument("--pycache", action="store_true",
+                    help="let our programs keep compiled bytecode (in the run's temporary folder) as an "
+                         "installed package does, even when PYTHONDONTWRITEBYTECODE is set")
     ap.add_argument("--timeline", action="store_true",
                     help="also print when the first and last probes went and the results came (throughput runs)")
     args = ap.parse_args()
@@ -311,6 +329,14 @@ def main() -> int:
         print("pipeline_bench: needs root (raw sockets)", file=sys.stderr)
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
+    if args.pycache:
+        # With PYTHONDONTWRITEBYTECODE every start compiles the modules from
+        # source (about 15 ms of ixp-attach's start-up); an installed package
+        # has its .pyc files.  Keep them out of the work tree, and compile once.
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+        subprocess.run(ATTACH + ["-v"], stdout=subprocess.DEVNULL, check=True)
+        print("pipeline_bench: bytecode cached (--pycache)", flush=True)
     try:
         return _bench(args, tmp)
     finally:

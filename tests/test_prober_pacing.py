@@ -198,3 +198,23 @@ def test_low_rates_use_scampers_integer_wait_and_longer_window():
     for k, t in enumerate(times):
         assert abs(t - (start + k * 0.333333)) < 0.001 + EPS
     assert_rate_promise(times, 3)
+
+
+def test_the_schedule_starts_when_the_first_task_is_ready_not_when_the_reactor_gets_to_it():
+    """scamper checks the schedule whenever something is ready to probe.
+
+    A VP reading 1000 commands in one chunk submits the first at once but
+    reaches its first slot only after parsing the rest; the slots of that
+    time are used then (scamper's catch-up), not lost.
+    """
+    clock, net, prober = make_prober(PATHS, pps=1000)
+    clock.advance(5.0)  # long idle: the schedule is stale
+    t0 = clock.seconds()
+    [prober.submit(parse_command(f"ping -c 1 {DST}")) for _ in range(300)]
+    clock.advance(0.03)  # the reactor was busy for 30 ms before its next turn
+    assert len(net.sent) == 31  # the slots t0, t0 + 1 ms, ..., t0 + 30 ms
+    times = tick_until_sent(clock, net, 300, step=0.0001)
+    for k, t in enumerate(times[31:], 31):
+        assert abs(t - (t0 + k * 0.001)) < 0.0001 + EPS
+    assert_rate_promise(times, 1000)
+

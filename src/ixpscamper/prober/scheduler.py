@@ -185,12 +185,12 @@ class Prober:
     ``now_ns`` are for tests (a fake network and a Clock-driven time).
 
     Pacing is scamper 20211212's (``scamper.c``): an absolute schedule of
-    slots ``wait_between = 1000000 // pps`` microseconds apart.  The
-    schedule starts with the first probe; each probe takes the next
-    slot, and a slot may be used once its time has come.  A reactor that
-    wakes late sends every probe whose slot came meanwhile; when the
-    schedule is more than ``probe_window`` behind (250 ms, plus
-    ``wait_between`` when that is longer) it restarts from now.  The
+    slots ``wait_between = 1000000 // pps`` microseconds apart; each probe
+    takes the next slot, and a slot may be used once its time has come.  A
+    reactor that wakes late sends every probe whose slot came meanwhile.
+    Whenever a task asks for a slot or a slot is taken, a schedule more
+    than ``probe_window`` off (250 ms, plus ``wait_between`` when that is
+    longer) restarts from now, with one slot due at once.  The
     promise: over the long run ``pps``; over any interval of length W at
     most ``(W + probe_window) * pps + 1`` probes.  ``pps`` may be changed
     at any time (SIGHUP).
@@ -205,8 +205,8 @@ class Prober:
         self.pps = pps
         # scamper's lastprobe, in whole microseconds of reactor time (as its
         # gettimeofday): the schedule's most recent slot.  None: no schedule
-        # yet, so the first probe restarts it (scamper starts it at start-up,
-        # which credits tasks arriving within 250 ms of it; we never do)
+        # yet, so the first task to ask starts it (scamper starts it at
+        # start-up, which credits tasks arriving within 250 ms of it)
         self._last_us: Optional[int] = None
         self.window = window
         self.network = network if network is not None else Network(reactor, self._on_packet)
@@ -482,25 +482,32 @@ class Prober:
     def _now_us(self) -> int:
         return int(round(self.reactor.seconds() * 1e6))
 
+    def _restart_if_stale(self, now: int) -> None:
+        # Far off the schedule (idle, or the reactor was busy for longer
+        # than the window): restart it now, with one slot due at once.
+        # scamper checks this whenever something is ready to probe; so
+        # do we, when a task asks for a slot and when a slot is taken.
+        if self._last_us is None or abs(now - self._last_us) > self._window_us:
+            self._last_us = now - self._wait_us
+
     def _arm(self) -> None:
-        if self._slot_call is not None and self._slot_call.active():
-            return
         if not self._sendq:
             return
-        delay_us = 0 if self._last_us is None else self._last_us + self._wait_us - self._now_us()
+        now = self._now_us()
+        self._restart_if_stale(now)
+        if self._slot_call is not None and self._slot_call.active():
+            return
+        delay_us = self._last_us + self._wait_us - now
         self._slot_call = self.reactor.callLater(max(0, delay_us) / 1e6, self._slot)
 
     def _slot(self) -> None:
         self._slot_call = None
         now = self._now_us()
         wait = self._wait_us
-        # Far off the schedule (idle, or the reactor was busy for longer
-        # than the window): restart it now, with one slot due at once.
-        # Within the window, the slots that came due while the reactor
-        # slept are used together (epoll wakes in whole milliseconds, and
-        # late under load), so the long-run rate stays pps.
-        if self._last_us is None or abs(now - self._last_us) > self._window_us:
-            self._last_us = now - wait
+        self._restart_if_stale(now)
+        # Within the window, the slots that came due while the reactor was
+        # busy or asleep are used together (epoll wakes in whole
+        # milliseconds, and late under load), so the long-run rate stays pps.
         while self._sendq and self._last_us + wait <= now:
             task = self._sendq.pop()
             task._queued = False
