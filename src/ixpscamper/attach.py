@@ -50,9 +50,7 @@ import collections
 import gc
 import heapq
 import itertools
-import json
 import os
-import random
 import selectors
 import signal
 import socket
@@ -466,6 +464,7 @@ class AttachDriver:
         payload = r.payload
         if payload[:1] == b"{":
             try:
+                import json  # only a VP attached with "format json" sends these
                 kind = json.loads(payload).get("type")
             except (ValueError, AttributeError):
                 kind = None
@@ -874,6 +873,7 @@ def _load_input(loop: Loop, args, source: CommandSource, on_bad: Callable[[int, 
             raise AttachError(f"cannot read input file {args.infile}: {e.strerror}") from None
     lines = clean_lines(split_lines(data), args.command, on_bad)
     if "random" in opts:
+        import random  # -O random only: not every run's start-up
         random.shuffle(lines)
     source.extend(lines)
     source.finish()
