@@ -10,13 +10,23 @@ After ``scamper_dealias_do.c``:
   address than the one probed means the two are aliases (ALIASES),
   anything else ends with NONE;
 * **ally** alternates probes to the two addresses, ``wait_probe`` apart,
-  ``attempts`` in all; each reply must come from the address probed (or be
-  a time exceeded when the TTL was not 255) or the result is NONE; as soon
-  as up to five neighbouring replies have IP-IDs out of sequence (within
-  ``fudge``, either byte order unless ``nobs``) the result is NOTALIASES;
-  ``wait_timeout`` after the last probe every probe must have exactly one
-  reply (else NONE), and an in-sequence series means ALIASES, all-zero
-  IP-IDs NONE, otherwise NOTALIASES.
+  ``attempts`` in all; each reply must be the kind the probe asks for (or
+  a time exceeded when the TTL was not 255) and the first to its probe, or
+  the result is NONE; as soon as up to five neighbouring replies have
+  IP-IDs out of sequence (within ``fudge``, either byte order unless
+  ``nobs``) the result is NOTALIASES; ``wait_timeout`` after the last probe
+  every probe must have exactly one reply (else NONE), and an in-sequence
+  series means ALIASES, all-zero IP-IDs NONE, otherwise NOTALIASES;
+* **IPv6** (ally, radargun): the IP-ID is the 32-bit identification of a
+  fragment header, there only if the target fragments its reply.  With a
+  probedef ``-M`` (and ``-s`` larger than it), a reply too big and not
+  fragmented makes the run send the target a packet-too-big quoting it
+  (ally: once per definition, discarding the probes so far and waiting a
+  second before probing again; radargun: for each such reply, keeping its
+  probes).  A reply without an identification otherwise ends ally with
+  NONE.  Those identifications come only with the datalink copy of a reply
+  (``uses_dl``; the socket's copy is reassembled), which the scheduler does
+  not capture for dealias yet: the prober refuses IPv6 with ``-M``.
 
 * **radargun** collects IP-IDs for offline analysis: ``attempts`` rounds,
   each probing every definition once (``-O shuffle``: in a new random order
@@ -41,9 +51,9 @@ After ``scamper_dealias_do.c``:
 A reply "from the target" is the one the probe asks for (UDP: a port
 unreachable, ICMP: an echo reply), whichever address sent it.
 
-Not here (said plainly): ally and radargun over IPv6 (scamper induces
-fragment headers with a packet-too-big to get 32-bit IDs; we refuse them),
-TCP probe methods.
+Not here (said plainly): TCP probe methods; IPv6 with ``-M`` in the
+prober (above).  scamper forgets probes older than ten seconds when
+matching replies; this run matches any probe it sent.
 """
 
 from __future__ import annotations
