@@ -24,7 +24,8 @@ Every call returns a Deferred (``await`` works) firing with the record, or
 failing with `CommandRefused` (the VP's ``ERR``, with the command and the
 message), `VPGone` (the VP departed), `ChannelGone` (the connection
 ended).  Cancelling the Deferred halts the task.  ``submit`` gives the
-task object itself (``.deferred``, ``.halt()``).
+task object itself (``.deferred``, ``.halt()``, ``.vp``, ``.state``); the
+Deferred a call returns is that task (a `Task` is a Deferred).
 
 Flow control is per VP: each VP's channel sends a command each time the VP
 asks for one (``MORE``), so thousands of tasks may be outstanding across
@@ -120,31 +121,38 @@ def build_command(kind: str, dst: str, **fields: Any) -> str:
     return text
 
 
-class Task(ClientTask):
-    """One submitted command: ``deferred`` fires with its record.
+class Task(defer.Deferred, ClientTask):
+    """One submitted command, and the Deferred of its record.
 
-    The task object is the channel's own (`ClientTask`: ``state``,
-    ``vp_id``, ...) with the VP and the Deferred added, one object per task
-    where there were two and a callback between them."""
-
-    __slots__ = ("vp", "deferred")
+    The task is the channel's own (`ClientTask`: ``command``, ``state``,
+    ``vp_id``, `halt`) with its ``vp``, and is itself the Deferred that
+    fires with the record (``deferred`` is the task): one object per task
+    where there were three, which a client with ten thousand tasks
+    outstanding notices in its memory and its garbage collector.
+    Cancelling it halts the task."""
 
     def __init__(self, vp: VP, command: str) -> None:
-        super().__init__(command.strip(), _no_callback, _command_userid(command))
+        defer.Deferred.__init__(self, _halt_task)
+        ClientTask.__init__(self, command.strip(), _no_callback, _command_userid(command))
         self.vp = vp
-        self.deferred: defer.Deferred = defer.Deferred(self._cancel)
 
-    def _cancel(self, _d: defer.Deferred) -> None:
-        self.halt()
+    @property
+    def deferred(self) -> defer.Deferred:
+        """The Deferred of the record: the task itself."""
+        return self
 
     def _finished(self, outcome: Any) -> None:
-        d = self.deferred
-        if d.called:
+        if self.called:
             return  # cancelled: the halted record is not wanted
         if isinstance(outcome, BaseException):
-            d.errback(outcome)
+            self.errback(outcome)
         else:
-            d.callback(outcome)
+            self.callback(outcome)
+
+
+def _halt_task(task: "Task") -> None:
+    """A `Task`'s canceller: halt it (see `ClientTask.halt`)."""
+    task.halt()
 
 
 def _no_callback(_outcome: Any) -> None:
