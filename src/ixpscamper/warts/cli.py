@@ -73,12 +73,12 @@ def _json_lines(f, unprinted=None):
             unprinted(off, record_name(rec))
 
 
-def _same_file(a, b) -> bool:
-    """Whether file objects ``a`` and ``b`` write to the same file (True if unknown)."""
+def _same_file(a, b) -> Optional[bool]:
+    """Whether file objects ``a`` and ``b`` write to the same file (None if unknown)."""
     try:
         sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
     except (OSError, ValueError, AttributeError):
-        return True
+        return None
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
@@ -87,26 +87,31 @@ def _dump(prog: str, name: str, f, render: Callable, out) -> int:
     size = 0
     skipped = []
     err = sys.stderr
-    # the notes must come in order with the output only where a reader sees
-    # both in one stream (a terminal, 2>&1); elsewhere they are written in
-    # blocks, which spares a flush of the output per note
-    interleave = _same_file(out, err)
+    # The notes come in order with the output where a reader sees both in
+    # one file (a terminal, 2>&1): there they join the output's own buffer,
+    # which writes the same bytes in the same order as a flush of the
+    # output before each note.  Where the two differ, the notes go out in
+    # blocks; where it cannot be told, each note flushes the output.
+    same = _same_file(out, err)
     notes: list[str] = []
 
     def unprinted(off, what):
+        nonlocal size
         note = f"{prog}: {name}: offset {off}: {what} record not printed\n"
         skipped.append(off)
-        if interleave:
-            # in order with what is printed: flush what precedes the note
+        if same and note.isascii():  # (else stderr's own encoding rules, below)
+            buf.append(note)
+            size += len(note)
+        elif same is not False:
             out.write("".join(buf).encode("utf-8", "surrogateescape"))
             out.flush()
             buf.clear()
             err.write(note)
-            return
-        notes.append(note)
-        if len(notes) >= 1024:
-            err.write("".join(notes))
-            notes.clear()
+        else:
+            notes.append(note)
+            if len(notes) >= 1024:
+                err.write("".join(notes))
+                notes.clear()
 
     def finish(line: Optional[str] = None):
         out.write("".join(buf).encode("utf-8", "surrogateescape"))

@@ -6,9 +6,14 @@ line for an ally measurement and nothing for the other methods.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 
+from ixpscamper.warts.jsonfmt import _esc
 from ixpscamper.warts.records import Dealias
+from ixpscamper.warts.text import addr_str
+
+_V4 = ipaddress.IPv4Address
 
 __all__ = ["dealias_text"]
 
@@ -17,7 +22,6 @@ _RESULTS = {0: "none", 1: "aliases", 2: "not aliases"}
 
 def dealias_text(d: Dealias) -> Optional[str]:
     """What sc_warts2text prints for ``d`` ("" for methods other than ally)."""
-    from ixpscamper.warts.text import addr_str
     if d.method != 2 or d.data is None:
         return ""
     pds = d.data.probedefs
@@ -65,8 +69,6 @@ def _prefixhosts(a, b) -> int:
 
 
 def _header_json(d: Dealias) -> str:
-    from ixpscamper.warts.jsonfmt import _esc
-    from ixpscamper.warts.text import addr_str
     r = d.result
     res = _RESULT_NAMES[r] if 0 <= r < len(_RESULT_NAMES) else str(r)
     s = [f'{{"type":"dealias","version":"0.2","method":"{_METHODS.get(d.method, d.method)}"'
@@ -112,53 +114,54 @@ def _header_json(d: Dealias) -> str:
 
 
 def _probedef_json(p) -> str:
-    from ixpscamper.warts.text import addr_str
-    s = [f'{{"id":{p.id}']
+    s = f'{{"id":{p.id}'
     if p.src is not None:
-        s.append(f', "src":"{addr_str(p.src)}"')
-    s.append(f', "dst":"{addr_str(p.dst)}", "ttl":{p.ttl}, "size":{p.size}'
-             f', "method":"{_PD_METHODS.get(p.method, p.method)}"')
-    if p.method == 1:
-        s.append(f', "icmp_id":{p.icmp_id}, "icmp_csum":{p.icmp_csum}')
-    elif p.method in (3, 5):
-        s.append(f', "udp_sport":{p.sport}, "udp_dport":{p.dport}')
-    elif p.method in (2, 4, 6):
-        s.append(f', "tcp_sport":{p.sport}, "tcp_dport":{p.dport}, "tcp_flags":{p.tcp_flags}')
+        s += f', "src":"{addr_str(p.src)}"'
+    m = p.method
+    s += (f', "dst":"{addr_str(p.dst)}", "ttl":{p.ttl}, "size":{p.size}'
+          f', "method":"{_PD_METHODS.get(m, m)}"')
+    if m == 1:
+        s += f', "icmp_id":{p.icmp_id}, "icmp_csum":{p.icmp_csum}'
+    elif m == 3 or m == 5:
+        s += f', "udp_sport":{p.sport}, "udp_dport":{p.dport}'
+    elif m == 2 or m == 4 or m == 6:
+        s += f', "tcp_sport":{p.sport}, "tcp_dport":{p.dport}, "tcp_flags":{p.tcp_flags}'
     if p.mtu > 0:
-        s.append(f', "mtu":{p.mtu}')
-    return ("".join(s))[:254] + "}"
+        s += f', "mtu":{p.mtu}'
+    return s[:254] + "}"
 
 
 def _reply_json(r) -> str:
-    from ixpscamper.warts.text import addr_str
-    v = r.src.version
-    s = [f'{{"src":"{addr_str(r.src)}", "rx":{{"sec":{r.rx[0]}, "usec":{r.rx[1]}}}'
-         f', "ttl":{r.ttl}']
+    a = r.src
+    v = 4 if type(a) is _V4 else a.version
+    s = f'{{"src":"{addr_str(a)}", "rx":{{"sec":{r.rx[0]}, "usec":{r.rx[1]}}}, "ttl":{r.ttl}'
     if r.size:
-        s.append(f', "size":{r.size}')
+        s += f', "size":{r.size}'
     if v == 4:
-        s.append(f', "ipid": {r.ipid}')
+        s += f', "ipid": {r.ipid}'
     elif r.flags & 0x01:
-        s.append(f', "ipid": {r.ipid32}')
-    s.append(f', "proto":{r.proto}')
-    if r.proto in (1, 58):
-        s.append(f', "icmp_type":{r.icmp_type}, "icmp_code":{r.icmp_code}')
+        s += f', "ipid": {r.ipid32}'
+    proto = r.proto
+    s += f', "proto":{proto}'
+    if proto == 1 or proto == 58:
         it = r.icmp_type
+        s += f', "icmp_type":{it}, "icmp_code":{r.icmp_code}'
         if (v == 4 and it in (3, 11)) or (v == 6 and it in (1, 3)):
-            s.append(f', "icmp_q_ttl":{r.icmp_q_ttl}')
-    elif r.proto == 6:
-        s.append(f', "tcp_flags":{r.tcp_flags}')
-    return "".join(s)[:254] + "}"
+            s += f', "icmp_q_ttl":{r.icmp_q_ttl}'
+    elif proto == 6:
+        s += f', "tcp_flags":{r.tcp_flags}'
+    return s[:254] + "}"
 
 
 def _probe_json(pr) -> str:
     pd = pr.probedef
-    s = (f'{{"probedef_id":{pd.id}, "seq":{pr.seq}, "tx":{{"sec":{pr.tx[0]}, '
-         f'"usec":{pr.tx[1]}}}')
-    if pd.dst.version == 4:
+    tx = pr.tx
+    s = f'{{"probedef_id":{pd.id}, "seq":{pr.seq}, "tx":{{"sec":{tx[0]}, "usec":{tx[1]}}}'
+    dst = pd.dst
+    if type(dst) is _V4 or dst.version == 4:
         s += f', "ipid":{pr.ipid}'
     s = (s + ', "replies":[')[:255]
-    return s + ", ".join(_reply_json(r) for r in pr.replies) + "]}"
+    return s + ", ".join([_reply_json(r) for r in pr.replies]) + "]}"
 
 
 def dealias_json(d: Dealias) -> Optional[str]:
@@ -167,5 +170,5 @@ def dealias_json(d: Dealias) -> Optional[str]:
     if d.data is None or d.method not in (1, 2, 3, 4, 5):
         return ""
     return (_header_json(d) + ', "probedefs":['
-            + ", ".join(_probedef_json(p) for p in d.data.probedefs)
-            + '], "probes":[' + ", ".join(_probe_json(p) for p in d.probes) + "]}\n")
+            + ", ".join([_probedef_json(p) for p in d.data.probedefs])
+            + '], "probes":[' + ", ".join([_probe_json(p) for p in d.probes]) + "]}\n")

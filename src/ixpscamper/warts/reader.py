@@ -425,7 +425,10 @@ def _compile(kind: str, flagbytes: bytes, variant: Optional["_Variant"] = None):
         # a variant's tail reads only some fields: the others are checked
         # (bounds, table references) but not turned into values
         import re
-        used = set(int(x) for x in re.findall(r"\bv(\d+)\b", "\n".join(variant.tail)))
+        tail = "\n".join(variant.tail)
+        used = set(int(x) for x in re.findall(r"\bv(\d+)\b", tail))
+        # a tc field's two bytes may be read as a<i>, b<i> (0 when absent)
+        used_ab = set(int(x) for x in re.findall(r"\b[ab](\d+)\b", tail))
     else:
         used = None
 
@@ -539,6 +542,9 @@ def _compile(kind: str, flagbytes: bytes, variant: Optional["_Variant"] = None):
         absent = [i for i in range(1, nvals + 1) if i not in present and i in used]
         if absent:
             lines.append("    " + " = ".join(f"v{i}" for i in absent) + " = None")
+        for i in sorted(used_ab):
+            if i not in present and spec[i - 1] == "tc":
+                lines.append(f"    a{i} = b{i} = 0")
         lines.extend("    " + t for t in variant.tail)
     exec("\n".join(lines), env)  # noqa: S102 - source built only from the tables above
     return env["dec"]
@@ -960,6 +966,62 @@ _variant("tlb_reply_t", "tlb_reply",
          "return v11, end",
          none_msg="tracelb reply without fields")
 
+# the same, building the record's objects (the record decoders below)
+_Z = Timeval(0, 0)
+_variant("tlb_node_o", "tlb_node",
+         "return (TracelbNode(v5, v6, v2 or 0, v4 or 0), v3 or 0), end", TracelbNode=TracelbNode)
+_variant("tlb_link_o", "tlb_link",
+         "if v1 is None: raise _Bad('tracelb link without a from node')",
+         "return (v1, v2, v3 or 0), end")
+_variant("tlb_probe_o", "tlb_probe",
+         "return (TracelbProbe(v1 if v1 is not None else _Z, v2 or 0, v3 or 0, v4 or 0),"
+         " v5 or 0), end", TracelbProbe=TracelbProbe, _Z=_Z)
+_variant("tlb_reply_o", "tlb_reply",
+         "if v11 is None: raise _Bad('tracelb reply without an address')",
+         "return TracelbReply(v11, v1 if v1 is not None else _Z, v2 or 0, v3 or 0, v4 or 0,"
+         " a5, b5, v9 or 0, v8 or 0, v7, v6 or 0), end",
+         none_msg="tracelb reply without fields", TracelbReply=TracelbReply, _Z=_Z)
+_variant("dl_pd_o", "dl_probedef",
+         "if v10 is None: raise _Bad('dealias probedef without a destination')",
+         "m = v4 or 0",
+         "pd = DealiasProbedef(v10, v11, v3 or 0, m, v5 or 0, v6 or 0, v12 or 0, v13 or 0)",
+         "if m == 1:",
+         "    # older files keep the checksum in the low half of the 4 bytes",
+         "    pd.icmp_csum = (v7 & 0xFFFF) if v7 is not None else (v14 or 0)",
+         "    pd.icmp_id = v9 or 0",
+         "elif m in (2, 3, 4, 5, 6):",
+         "    m4 = v7 or 0",
+         "    pd.sport, pd.dport = m4 >> 16, m4 & 0xFFFF",
+         "    if m in (2, 4, 6):",
+         "        pd.tcp_flags = v8 or 0",
+         "else:",
+         "    raise _Bad(f'dealias probedef with unknown method {m}')",
+         "return pd, end",
+         none_msg="dealias probedef without fields", DealiasProbedef=DealiasProbedef)
+# (ctx: the probedefs)
+_variant("dl_probe_o", "dl_probe",
+         "m = v1 or 0",
+         "if m >= len(ctx): raise _Bad(f'dealias probe refers to probedef {m} of {len(ctx)}')",
+         "return (DealiasProbe(ctx[m], v5 or 0, v2 if v2 is not None else _Z, v4 or 0),"
+         " v3 or 0), end", DealiasProbe=DealiasProbe, _Z=_Z)
+_variant("dl_reply_o", "dl_reply",
+         "if v10 is None: raise _Bad('dealias reply without a source address')",
+         "return DealiasReply(v10, v2 if v2 is not None else _Z, v3 or 0, v11 or 0, v4 or 0,"
+         " v13 or 0, v12 or 0, (1 if type(v10) is _V4 else 58) if v8 is None else v8, a5, b5,"
+         " v6 or 0, v9 or 0, v7), end",
+         none_msg="dealias reply without fields", DealiasReply=DealiasReply, _Z=_Z, _V4=_V4)
+# (ctx: the ping's interface names, and under "_sent" / "_dp" its probe count and
+# the default reply protocol)
+_variant("reply_o", "reply",
+         "if v12 is None: raise _Bad('ping reply without an address')",
+         "m = v7 or 0",
+         "if m >= ctx['_sent']: raise _Bad(f\"ping reply for probe {m} but only {ctx['_sent']} sent\")",
+         "return PingReply(v12, m, v6 or 0, v2 or 0, v3 or 0, v4 or 0,"
+         " ctx['_dp'] if v10 is None else v10, a5, b5, v11 or 0, v8 or 0, v9 or 0, v15 or 0,"
+         " v16, v13, v14[0] if v14 is not None else None, v14[1] if v14 is not None else None,"
+         " v17, v18, v19, v20, v21), end",
+         none_msg="ping reply without fields", PingReply=PingReply)
+
 _DEALIAS_METHODS = {1: "mercator", 2: "ally", 3: "radargun", 4: "prefixscan", 5: "bump",
                     6: "midarest", 7: "midardisc"}
 _DEALIAS_RESULTS = {0: "none", 1: "aliases", 2: "not aliases"}
@@ -1212,29 +1274,18 @@ class _Resolver:
                  timeout_us or 0, errmsg)
         n = _U16.unpack_from(buf, pos)[0]
         pos += 2
-        default_proto = 1 if type(dst) is _V4 else 58
-        replies = p.replies
+        ctx["_sent"] = sent
+        ctx["_dp"] = 1 if type(dst) is _V4 else 58
+        append = p.replies.append
+        D = _vdecs["reply_o"]
         for _ in range(n):
-            rv, pos = _params("reply", buf, pos, table, ctx)
-            if rv is None:
-                raise _Bad("ping reply without fields")
-            (_, rflags, rttl, rsize, tc, rtt, seq, ipid, pipid, proto, tcpf, addr, rr, ts,
-             ipid32, tx, tsr, psport, rtos, ifname, nhmtu) = rv
-            if addr is None:
-                raise _Bad("ping reply without an address")
-            seq = seq or 0
-            if seq >= sent:
-                raise _Bad(f"ping reply for probe {seq} but only {sent} sent")
-            if tc is not None:
-                it, ic = tc
-            else:
-                it = ic = 0
-            r = PingReply(addr, seq, rtt or 0, rflags or 0, rttl or 0, rsize or 0,
-                          default_proto if proto is None else proto, it, ic, tcpf or 0,
-                          ipid or 0, pipid or 0, ipid32 or 0, tx, rr,
-                          ts[0] if ts is not None else None, ts[1] if ts is not None else None,
-                          tsr, psport, rtos, ifname, nhmtu)
-            replies.append(r)
+            q = pos
+            while buf[q] & 0x80:
+                q += 1
+            q += 1
+            d = D.get(buf[pos:q]) or _vcompile("reply_o", buf[pos:q])
+            r, pos = d(buf, q, table, ctx)
+            append(r)
         # (bytes after the replies are ignored, as scamper does)
         return p
 
@@ -1257,27 +1308,42 @@ class _Resolver:
         nodec = nodec or 0
         nodes = t.nodes
         declared = []
+        sub = _sub
         for _ in range(nodec):
-            nv, pos = _params("tlb_node", buf, pos, table)
-            _g, nflags, nlinkc, qttl, addr, name = nv if nv is not None else (None,) * 6
-            nodes.append(TracelbNode(addr, name, nflags or 0, qttl or 0))
-            declared.append(nlinkc or 0)
+            (node, nl), pos = sub("tlb_node_o", buf, pos, table)
+            nodes.append(node)
+            declared.append(nl)
+        DP = _vdecs["tlb_probe_o"]
+        DR = _vdecs["tlb_reply_o"]
         for i in range(linkc or 0):
-            lv, pos = _params("tlb_link", buf, pos, table)
-            frm, to, hopc = lv if lv is not None else (None,) * 3
-            if frm is None:
-                raise _Bad("tracelb link without a from node")
+            (frm, to, hopc), pos = sub("tlb_link_o", buf, pos, table)
             if frm >= nodec:
                 raise _Bad(f"tracelb link from node {frm} of {nodec}")
             if to is not None and to >= nodec:
                 raise _Bad(f"tracelb link to node {to} of {nodec}")
             link = TracelbLink(frm, to)
-            for _ in range(hopc or 0):
-                sv, pos = _params("tlb_set", buf, pos, table)
+            for _ in range(hopc):
+                n, pos = sub("tlb_set_t", buf, pos, table)
                 ps = TracelbProbeset()
-                for _ in range((sv[0] or 0) if sv is not None else 0):
-                    pr, pos = self._tlb_probe(buf, pos, table)
-                    ps.probes.append(pr)
+                probes = ps.probes
+                for _ in range(n):
+                    # (_sub inline: these loops are the whole of the work)
+                    p = pos
+                    while buf[p] & 0x80:
+                        p += 1
+                    p += 1
+                    d = DP.get(buf[pos:p]) or _vcompile("tlb_probe_o", buf[pos:p])
+                    (pr, rxc), pos = d(buf, p, table, None)
+                    rxs = pr.rxs
+                    for _ in range(rxc):
+                        p = pos
+                        while buf[p] & 0x80:
+                            p += 1
+                        p += 1
+                        d = DR.get(buf[pos:p]) or _vcompile("tlb_reply_o", buf[pos:p])
+                        r, pos = d(buf, p, table, None)
+                        rxs.append(r)
+                    probes.append(pr)
                 link.sets.append(ps)
             t.links.append(link)
             # each node's links are the links from it, in order; there must
@@ -1291,25 +1357,6 @@ class _Resolver:
                 raise _Bad(f"tracelb node {i} declares {declared[i]} links but has "
                            f"{len(n.links)}")
         return t
-
-    def _tlb_probe(self, buf, pos, table):
-        pv, pos = _params("tlb_probe", buf, pos, table)
-        tx, flowid, ttl, attempt, rxc = pv if pv is not None else (None,) * 5
-        pr = TracelbProbe(tx if tx is not None else Timeval(0, 0), flowid or 0, ttl or 0,
-                          attempt or 0)
-        rxs = pr.rxs
-        for _ in range(rxc or 0):
-            rv, pos = _params("tlb_reply", buf, pos, table)
-            if rv is None:
-                raise _Bad("tracelb reply without fields")
-            rx, ipid, rttl, rflags, tc, tcpf, ext, qttl, qtos, _g, frm = rv
-            if frm is None:
-                raise _Bad("tracelb reply without an address")
-            it, ic = tc if tc is not None else (0, 0)
-            rxs.append(TracelbReply(frm, rx if rx is not None else Timeval(0, 0), ipid or 0,
-                                    rttl or 0, rflags or 0, it, ic, qtos or 0, qttl or 0, ext,
-                                    tcpf or 0))
-        return pr, pos
 
     # ---- dealias (type 9), as scamper_file_warts_dealias_read reads it
 
@@ -1325,61 +1372,33 @@ class _Resolver:
         mv, pos = _params(f"dl_{method}", buf, pos, table)
         data, defs, pos = self._dl_method(method, mv, buf, pos, table)
         d.data = data
-        probes = d.probes
-        ndefs = len(defs)
+        append = d.probes.append
+        DP = _vdecs["dl_probe_o"]
+        DR = _vdecs["dl_reply_o"]
         for _ in range(probec or 0):
-            pv, pos = _params("dl_probe", buf, pos, table)
-            pdid, tx, replyc, ipid, seq = pv if pv is not None else (None,) * 5
-            pdid = pdid or 0
-            if pdid >= ndefs:
-                raise _Bad(f"dealias probe refers to probedef {pdid} of {ndefs}")
-            pr = DealiasProbe(defs[pdid], seq or 0, tx if tx is not None else Timeval(0, 0),
-                              ipid or 0)
-            for _ in range(replyc or 0):
-                rv, pos = _params("dl_reply", buf, pos, table)
-                if rv is None:
-                    raise _Bad("dealias reply without fields")
-                (_g, rx, ripid, rttl, tc, qttl, ext, proto, tcpf, src, ipid32, rflags,
-                 size) = rv
-                if src is None:
-                    raise _Bad("dealias reply without a source address")
-                if proto is None:
-                    proto = 1 if type(src) is _V4 else 58
-                it, ic = tc if tc is not None else (0, 0)
-                pr.replies.append(DealiasReply(src, rx if rx is not None else Timeval(0, 0),
-                                               ripid or 0, ipid32 or 0, rttl or 0, size or 0,
-                                               rflags or 0, proto, it, ic, qttl or 0,
-                                               tcpf or 0, ext))
-            probes.append(pr)
+            # (_sub inline: these loops are the whole of the work)
+            p = pos
+            while buf[p] & 0x80:
+                p += 1
+            p += 1
+            dec = DP.get(buf[pos:p]) or _vcompile("dl_probe_o", buf[pos:p])
+            (pr, replyc), pos = dec(buf, p, table, defs)
+            rappend = pr.replies.append
+            for _ in range(replyc):
+                p = pos
+                while buf[p] & 0x80:
+                    p += 1
+                p += 1
+                dec = DR.get(buf[pos:p]) or _vcompile("dl_reply_o", buf[pos:p])
+                r, pos = dec(buf, p, table, None)
+                rappend(r)
+            append(pr)
         return d
-
-    @staticmethod
-    def _probedef(buf, pos, table):
-        v, pos = _params("dl_probedef", buf, pos, table)
-        if v is None:
-            raise _Bad("dealias probedef without fields")
-        _d, _s, pid, meth, ttl, tos, b4, tcpf, icmpid, dst, src, size, mtu, csum = v
-        if dst is None:
-            raise _Bad("dealias probedef without a destination")
-        meth = meth or 0
-        pd = DealiasProbedef(dst, src, pid or 0, meth, ttl or 0, tos or 0, size or 0, mtu or 0)
-        if meth == 1:
-            # older files keep the checksum in the low half of the 4 bytes
-            pd.icmp_csum = (b4 & 0xFFFF) if b4 is not None else (csum or 0)
-            pd.icmp_id = icmpid or 0
-        elif meth in (2, 3, 4, 5, 6):
-            b4 = b4 or 0
-            pd.sport, pd.dport = b4 >> 16, b4 & 0xFFFF
-            if meth in (2, 4, 6):
-                pd.tcp_flags = tcpf or 0
-        else:
-            raise _Bad(f"dealias probedef with unknown method {meth}")
-        return pd, pos
 
     def _probedefs(self, n, buf, pos, table):
         out = []
         for _ in range(n):
-            pd, pos = self._probedef(buf, pos, table)
+            pd, pos = _sub("dl_pd_o", buf, pos, table)
             out.append(pd)
         return out, pos
 

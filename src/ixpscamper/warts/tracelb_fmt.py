@@ -11,11 +11,15 @@ lines are truncated where scamper's fixed buffers would truncate them).
 from __future__ import annotations
 
 import ipaddress
+import time
 from typing import Optional
 
+from ixpscamper.warts.jsonfmt import _esc
 from ixpscamper.warts.records import Tracelb, TracelbProbeset
+from ixpscamper.warts.text import addr_str
 
 _V4 = ipaddress.IPv4Address
+_MS3 = [f"{i:03d}" for i in range(1000)]
 
 __all__ = ["tracelb_text", "probeset_summary", "text_of"]
 
@@ -111,7 +115,6 @@ def text_of(src, dst, probec: int, confidence: int, addrs: list, nlinks: list,
     [probeset, ...])`` with each probeset a list of ``(flowid, [reply
     source, ...])``.
     """
-    from ixpscamper.warts.text import addr_str
     head = "tracelb"
     if src is not None:
         head += " from " + addr_str(src)
@@ -165,10 +168,6 @@ _TYPES = {1: "udp-dport", 2: "icmp-echo", 3: "udp-sport", 4: "tcp-sport", 5: "tc
 
 
 def _header_json(t: Tracelb) -> str:
-    import time
-
-    from ixpscamper.warts.jsonfmt import _esc
-    from ixpscamper.warts.text import addr_str
     s = [f'"type":"tracelb", "version":"0.1", "userid":{t.userid}, '
          f'"method":"{_TYPES.get(t.type, str(t.type))}"']
     if t.src is not None:
@@ -194,59 +193,100 @@ def _header_json(t: Tracelb) -> str:
     return "".join(s)[:1023]
 
 
-def _reply_json(pr, r) -> str:
-    from ixpscamper.warts.text import rtt_str
-    rx, tx = r.reply_rx, pr.tx
-    us = (rx[0] - tx[0]) * 1_000_000 + (rx[1] - tx[1])
-    s = [f'{{"rx":{{"sec":{rx[0]}, "usec":{rx[1]}}}, "ttl":{r.reply_ttl}, '
-         f'"rtt":{rtt_str(us)}']
+def _exts_json(exts) -> str:
+    out = []
+    for e in exts:
+        x = f'{{"ie_cn":{e.class_num},"ie_ct":{e.class_type},"ie_dl":{len(e.data)}'
+        if e.is_mpls:
+            x += ',"mpls_labels":[' + ",".join(
+                f'{{"mpls_ttl":{m.ttl},"mpls_s":{m.s},"mpls_exp":{m.exp},'
+                f'"mpls_label":{m.label}}}' for m in e.mpls_labels) + "]"
+        out.append(x + "}")
+    return ',"icmpext":[' + ",".join(out) + "]"
+
+
+def _reply_json(tx, r) -> str:
+    rx = r.reply_rx
+    us = ((rx[0] - tx[0]) * 1_000_000 + (rx[1] - tx[1])) & 0xFFFFFFFF
     a = r.reply_from
-    v = getattr(a, "version", 0)
+    v = 4 if type(a) is _V4 else getattr(a, "version", 0)
+    s = (f'{{"rx":{{"sec":{rx[0]}, "usec":{rx[1]}}}, "ttl":{r.reply_ttl}, '
+         f'"rtt":{us // 1000}.{_MS3[us % 1000]}')
     if v == 4:
-        s.append(f', "ipid":{r.reply_ipid}')
+        s += f', "ipid":{r.reply_ipid}'
     if r.reply_flags & 0x02:
-        s.append(f', "tcp_flags":{r.reply_tcp_flags}')
+        s += f', "tcp_flags":{r.reply_tcp_flags}'
     else:
-        s.append(f', "icmp_type":{r.reply_icmp_type}, "icmp_code":{r.reply_icmp_code}'
-                 f', "icmp_q_tos":{r.reply_icmp_q_tos}')
         it = r.reply_icmp_type
+        s += (f', "icmp_type":{it}, "icmp_code":{r.reply_icmp_code}'
+              f', "icmp_q_tos":{r.reply_icmp_q_tos}')
         if (v == 4 and it in (3, 11)) or (v == 6 and it in (1, 3)):
-            s.append(f', "icmp_q_ttl":{r.reply_icmp_q_ttl}')
+            s += f', "icmp_q_ttl":{r.reply_icmp_q_ttl}'
     if r.reply_icmp_exts is not None:
-        exts = []
-        for e in r.reply_icmp_exts:
-            x = f'{{"ie_cn":{e.class_num},"ie_ct":{e.class_type},"ie_dl":{len(e.data)}'
-            if e.is_mpls:
-                x += ',"mpls_labels":[' + ",".join(
-                    f'{{"mpls_ttl":{m.ttl},"mpls_s":{m.s},"mpls_exp":{m.exp},'
-                    f'"mpls_label":{m.label}}}' for m in e.mpls_labels) + "]"
-            exts.append(x + "}")
-        s.append(',"icmpext":[' + ",".join(exts) + "]")
-    s.append("}")
-    return "".join(s)[:2047]
+        s += _exts_json(r.reply_icmp_exts)
+    s += "}"
+    return s if len(s) < 2048 else s[:2047]
 
 
-def _probe_json(pr, addr) -> str:
-    k = _akey(addr) if addr is not None else None
-    rxs = [r for r in pr.rxs if _akey(r.reply_from) == k]
-    s = (f'{{"tx":{{"sec":{pr.tx[0]}, "usec":{pr.tx[1]}}}, "replyc":{len(rxs)}, '
-         f'"ttl":{pr.ttl}, "attempt":{pr.attempt}, "flowid":{pr.flowid}')[:255]
+def _keyed(ps) -> list:
+    """A probeset's probes, each with its replies' ``(scamper_addr_cmp key, reply)``."""
+    return [(pr, [(_akey(r.reply_from), r) for r in pr.rxs]) for pr in ps.probes]
+
+
+def _summary_k(keyed: list) -> tuple[list, int]:
+    """:func:`probeset_summary` of :func:`_keyed` probes."""
+    if not keyed:
+        return [], 0
+    seen: dict = {}
+    nullc = 0
+    flowid = keyed[0][0].flowid
+    x = 0
+    for pr, kr in keyed:
+        if pr.flowid != flowid:
+            if x == 0:
+                nullc += 1
+            flowid = pr.flowid
+            x = 0
+        if kr:
+            for k, r in kr:
+                if k not in seen:
+                    seen[k] = r.reply_from
+            x += 1
+    if x == 0:
+        nullc += 1
+    return [seen[k] for k in sorted(seen)], nullc
+
+
+def _probe_json(pr, kr, k) -> str:
+    """A probe with its replies from the address of key ``k`` (None: none)."""
+    rxs = [r for kk, r in kr if kk == k]
+    tx = pr.tx
+    s = (f'{{"tx":{{"sec":{tx[0]}, "usec":{tx[1]}}}, "replyc":{len(rxs)}, '
+         f'"ttl":{pr.ttl}, "attempt":{pr.attempt}, "flowid":{pr.flowid}')
+    if len(s) > 255:
+        s = s[:255]
     if rxs:
-        s += ', "replies":[' + ",".join(_reply_json(pr, r) for r in rxs) + "]"
+        s += ', "replies":[' + ",".join([_reply_json(tx, r) for r in rxs]) + "]"
     return s + "}"
 
 
-def _summary_json(ps) -> str:
-    from ixpscamper.warts.text import addr_str
-    addrs, nullc = probeset_summary(ps)
+def _probes_json(ps, to) -> str:
+    """Every probe of ``ps``, each with its replies from address ``to``."""
+    k = _akey(to) if to is not None else None
+    return ",".join([_probe_json(pr, [(_akey(r.reply_from), r) for r in pr.rxs], k)
+                     for pr in ps.probes])
+
+
+def _summary_json(keyed: list, summary: tuple) -> str:
+    addrs, nullc = summary
     if nullc > 0 and not addrs:
         return '{"addr":"*"}'
     out = []
     for i, a in enumerate(addrs):
         out.append(((", " if i else "") + f'{{"addr":"{addr_str(a)}", "probes":[')[:127])
         k = _akey(a)
-        out.append(",".join(_probe_json(pr, a) for pr in ps.probes
-                            if any(_akey(r.reply_from) == k for r in pr.rxs)))
+        out.append(",".join([_probe_json(pr, kr, k) for pr, kr in keyed
+                             if any(kk == k for kk, _ in kr)]))
         out.append("]}")
     if nullc:
         out.append(', {"addr":"*"}')
@@ -254,8 +294,6 @@ def _summary_json(ps) -> str:
 
 
 def _node_json(t: Tracelb, n) -> Optional[str]:
-    from ixpscamper.warts.jsonfmt import _esc
-    from ixpscamper.warts.text import addr_str
     nodes, links = t.nodes, t.links
     s = [f'{{"addr":"{addr_str(n.addr) if n.addr is not None else "*"}"']
     if n.name is not None:
@@ -278,7 +316,7 @@ def _node_json(t: Tracelb, n) -> Optional[str]:
             if ln.sets:
                 if to is None:
                     return None  # scamper dereferences the missing node
-                out.append(",".join(_probe_json(pr, to) for pr in ln.sets[0].probes))
+                out.append(_probes_json(ln.sets[0], to))
             out.append("]}")
         out.append("]")
     else:
@@ -287,9 +325,11 @@ def _node_json(t: Tracelb, n) -> Optional[str]:
             return None
         for j, ps in enumerate(ln.sets[:-1]):
             out.append(("," if j else "") + "[")
-            if not ps.probes or not probeset_summary(ps)[0] and not probeset_summary(ps)[1]:
+            keyed = _keyed(ps)
+            summary = _summary_k(keyed)
+            if not ps.probes or not summary[0] and not summary[1]:
                 return None
-            out.append(_summary_json(ps))
+            out.append(_summary_json(keyed, summary))
             out.append("]")
         if len(ln.sets) > 1:
             out.append(",")
@@ -298,7 +338,7 @@ def _node_json(t: Tracelb, n) -> Optional[str]:
             if to is None:
                 return None
             out.append(f'[{{"addr":"{addr_str(to)}", "probes":[')
-            out.append(",".join(_probe_json(pr, to) for pr in ln.sets[-1].probes))
+            out.append(_probes_json(ln.sets[-1], to))
             out.append("]}]")
         else:
             out.append('[{"addr":"*"}]')
