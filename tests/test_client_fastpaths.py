@@ -66,7 +66,8 @@ def test_uu_fast_decode_agrees_with_the_strict_decoder(data, flips, tail):
     b"!`\n`\n",            # bits past a one-byte line's end set: binascii calls it garbage
     b"`\n`\n",             # an end line, then another
     b"M" + b"!" * 60 + b"\n",  # no end line
-    b"#86)C\r\n`\n",       # CR
+    b"#86)C\r\n`\n",       # CR at a line's end
+    b"!\r```\n`\n",        # CR inside a line: binascii reads it as a zero
 ])
 def test_uu_fast_decode_odd_blocks(block):
     assert _outcome(uu.decode, block) == _outcome(uu._decode_strict, block)

@@ -114,12 +114,14 @@ def decode(block: bytes) -> bytes:
     followed by exactly one end line and nothing after it.
     """
     # A client decodes one block per result, so the well-formed case is done
-    # in C-level passes: a length check per line and binascii per line
-    # (which refuses any character outside ' '..'`', exactly the alphabet).
-    # Anything else goes the line-by-line way of UUDecoder, which says what
-    # is wrong.
+    # in C-level passes: a length check per line and binascii per line,
+    # which refuses any character outside ' '..'`' (exactly the alphabet)
+    # except CR, which it reads as a zero: a block with a CR is not taken
+    # this way.  Anything else goes the line-by-line way of UUDecoder, which
+    # says what is wrong.
     lines = bytes(block).split(b"\n")
-    if len(lines) >= 2 and not lines[-1] and lines[-2] in (b"`", b" "):
+    if (len(lines) >= 2 and not lines[-1] and lines[-2] in (b"`", b" ")
+            and b"\r" not in block):
         del lines[-2:]
         ll = _LINE_LEN
         for line in lines:
