@@ -46,8 +46,6 @@ __all__ = ["ClientTask", "TaskChannel", "CommandRefused", "ChannelGone", "TaskHa
 
 #: commands in flight per channel (per VP) by default
 DEFAULT_WINDOW = 128
-#: commands sent and not yet answered (OK / ERR) per channel by default
-DEFAULT_PIPE = 10**9
 
 
 class CommandRefused(Exception):
@@ -112,14 +110,10 @@ class TaskChannel:
 
     def __init__(self, write: Callable[[bytes], None], *, name: str = "channel",
                  on_closed: Callable[[Optional[str]], None] | None = None,
-                 tag_userids: bool = False, window: int = DEFAULT_WINDOW,
-                 pipe: int | None = None) -> None:
+                 tag_userids: bool = False, window: int = DEFAULT_WINDOW) -> None:
         if window < 0:
             raise ValueError("window must be 0 (MORE-paced) or more")
-        if pipe is not None and pipe < 1:
-            raise ValueError("pipe must be 1 or more")
         self.window = window
-        self.pipe = pipe if pipe is not None else DEFAULT_PIPE
         self._write = write
         self.name = name
         self._on_closed = on_closed
@@ -198,15 +192,13 @@ class TaskChannel:
 
     def _can_send(self) -> bool:
         if self.window:
-            return (self._sent_tasks < self.pipe
-                    and self._sent_tasks + len(self._accepted) < self.window)
+            return self._sent_tasks + len(self._accepted) < self.window
         return self._credit > 0
 
     def _pump(self) -> None:
         queue = self._queue
         while queue and not self.closed and (
-                self._sent_tasks < self.pipe
-                and self._sent_tasks + len(self._accepted) < self.window if self.window
+                self._sent_tasks + len(self._accepted) < self.window if self.window
                 else self._credit > 0):
             task = queue.popleft()
             if self._credit > 0:

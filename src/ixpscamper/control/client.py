@@ -194,6 +194,7 @@ class ReplyParser:
         pos = 0
         n = len(data)
         find = data.find
+        startswith = data.startswith
         append = out.append
         while pos < n:
             if self._hdr is not None:
@@ -211,25 +212,28 @@ class ReplyParser:
                 if n - pos > MAX_LINE:
                     raise ControlProtocolError("reply line too long")
                 break
-            raw = data[pos:nl]
+            start = pos
             pos = nl + 1
-            if raw == b"MORE":
+            # recognised in place, before any slice of the line is made
+            if nl - start == 4 and startswith(b"MORE", start):
                 append(_MORE)
                 continue
-            head = raw[:6]
-            if head == b"OK id-" and raw[6:].isdigit():
-                append(Ok(raw[3:].decode("ascii"), int(raw[6:])))
-                continue
-            if head[:5] == b"DATA ":
-                parts = raw.split(b" ")
-                if (len(parts) == 3 and parts[1].isdigit() and parts[2][:3] == b"id-"
-                        and parts[2][3:].isdigit()):
-                    need = int(parts[1])
+            if startswith(b"OK id-", start):
+                digits = data[start + 6:nl]
+                if digits.isdigit():
+                    append(Ok("id-" + digits.decode("ascii"), int(digits)))
+                    continue
+            elif startswith(b"DATA ", start):
+                parts = data[start + 5:nl].split(b" ")
+                if (len(parts) == 2 and parts[0].isdigit() and parts[1][:3] == b"id-"
+                        and parts[1][3:].isdigit()):
+                    need = int(parts[0])
                     if need > MAX_BLOCK:
                         raise ControlProtocolError(f"DATA block of {need} bytes is too large")
                     self._need = need
-                    self._hdr = (int(parts[2][3:]), False)
+                    self._hdr = (int(parts[1][3:]), False)
                     continue
+            raw = data[start:nl]
             self._line(raw, out)
         return pos
 

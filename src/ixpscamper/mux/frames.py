@@ -271,45 +271,47 @@ class MuxDecoder:
         unpack = HEADER.unpack_from
         role = self.role
         try:
-            while off < n:
-                if self._data_left:
-                    take = min(self._data_left, n - off)
-                    chan = self._data_chan
-                    piece = buf[off:off + take]
-                    off += take
-                    self._data_left -= take
-                elif n - off < 8:
+            if self._data_left:
+                # the rest of a data frame begun in an earlier chunk
+                take = min(self._data_left, n)
+                pending[self._data_chan] = [buf[:take]]
+                off = take
+                self._data_left -= take
+            while n - off >= 8:
+                chan, length = unpack(buf, off)
+                start = off + 8
+                end = start + length
+                if chan:
+                    if end <= n:
+                        off = end
+                        if length:
+                            got = pending.get(chan)
+                            if got is None:
+                                pending[chan] = [buf[start:end]]
+                            else:
+                                got.append(buf[start:end])
+                        continue
+                    # a data frame the chunk ends in: what is here now, the
+                    # rest as it comes
+                    if start < n:
+                        got = pending.get(chan)
+                        if got is None:
+                            pending[chan] = [buf[start:]]
+                        else:
+                            got.append(buf[start:])
+                    self._data_chan, self._data_left = chan, end - n
+                    off = n
                     break
-                else:
-                    chan, length = unpack(buf, off)
-                    if chan == 0:
-                        if length > self.max_control:
-                            raise MuxError(
-                                f"control message of {length} bytes (limit {self.max_control})")
-                        if n - off - 8 < length:
-                            break
-                        body = buf[off + 8:off + 8 + length]
-                        off += 8 + length
-                        msg = _decode_control(bytes(body), role)
-                        if msg is not None:
-                            if pending:
-                                _merge(pending, out)
-                            out.append(msg)
-                        continue
-                    off += 8
-                    if length <= n - off:
-                        if not length:
-                            continue
-                        piece = buf[off:off + length]
-                        off += length
-                    else:
-                        self._data_chan, self._data_left = chan, length
-                        continue
-                got = pending.get(chan)
-                if got is None:
-                    pending[chan] = [piece]
-                else:
-                    got.append(piece)
+                if length > self.max_control:
+                    raise MuxError(f"control message of {length} bytes (limit {self.max_control})")
+                if end > n:
+                    break
+                off = end
+                msg = _decode_control(buf[start:end], role)
+                if msg is not None:
+                    if pending:
+                        _merge(pending, out)
+                    out.append(msg)
         except MuxError as e:
             _merge(pending, out)
             e.events = out
