@@ -189,8 +189,11 @@ def _timeline(kind: str, mode: str, w0: float, w_end: float, chunks, pings, cpu:
     from ixpscamper.warts import WartsDecoder
     dec = WartsDecoder()
     late = []
+    last_ping_at = float("nan")
     for at, b in chunks:
         for r in dec.feed(b):
+            if type(r).__name__ == "Ping":
+                last_ping_at = at
             if type(r).__name__ == "Ping" and r.replies and r.replies[0].tx is not None:
                 late.append(at - (_tv(r.replies[0].tx) + r.timeout + r.timeout_us / 1e6))
     starts = sorted(_tv(p.start) for p in pings)
@@ -213,7 +216,8 @@ def _timeline(kind: str, mode: str, w0: float, w_end: float, chunks, pings, cpu:
           f"first probe +{(tx[0] - w0) * 1000:7.1f} ms, last probe +{(tx[-1] - w0) * 1000:7.1f} ms "
           f"(span {span * 1000:7.1f} ms, {(len(tx) - 1) / span if span else 0:6.1f} pps, "
           f"max gap {max(gaps, default=0) * 1000:5.1f} ms, max in 100 ms {most_in(0.1)}, in 1 s {most_in(1.0)}), "
-          f"first output +{(first_chunk - w0) * 1000:7.1f} ms, last output +{(last_chunk - w0) * 1000:7.1f} ms, "
+          f"first output +{(first_chunk - w0) * 1000:7.1f} ms, last ping out +{(last_ping_at - w0) * 1000:7.1f} ms, "
+          f"last output +{(last_chunk - w0) * 1000:7.1f} ms, "
           f"exit +{(w_end - w0) * 1000:7.1f} ms; result after its timeout: median "
           f"{statistics.median(late) * 1000 if late else float('nan'):5.1f} ms, max "
           f"{max(late, default=float('nan')) * 1000:5.1f} ms; client CPU {cpu * 1000:5.1f} ms", flush=True)
