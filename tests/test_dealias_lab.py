@@ -35,6 +35,12 @@ def lab():
     from ixpscamper.lab import Lab
     built = Lab.create(ecmp=True)
     try:
+        # no ICMP rate limit in the routers: a reply one program got and the
+        # other lost (the second of two runs, after many UDP probes) would
+        # make the records differ for no fault of either
+        for role in ("rA", "t1", "m1", "m2", "dst"):
+            built.run(role, ["sysctl", "-q", "-w", "net.ipv4.icmp_ratelimit=0"])
+            built.run(role, ["sysctl", "-q", "-w", "net.ipv6.icmp.ratelimit=0"])
         yield built
     finally:
         built.teardown()
@@ -43,6 +49,12 @@ def lab():
 def _dealias(path: Path) -> dict:
     out = subprocess.run(["sc_warts2json", str(path)], capture_output=True, text=True, check=True).stdout
     (rec,) = [r for r in map(json.loads, out.splitlines()) if r["type"] == "dealias"]
+    # what 20211212's sc_warts2json does not show: the fields each reply
+    # carries in the file (20211212 writes no reply size; 2026 does)
+    from ixpscamper.warts import iter_records
+    with open(path, "rb") as f:
+        (d,) = [r for r in iter_records(f) if type(r).__name__ == "Dealias"]
+    rec["reply_sizes"] = sorted({x.size for p in d.probes for x in p.replies})
     return rec
 
 

@@ -525,8 +525,9 @@ class DealiasRun:
         if probe is None:
             return False
         addr = ipaddress.ip_address(rep.src)
+        # no reply size: scamper 20211212 records none (the field is 2026's)
         reply = DealiasReply(src=addr, rx=Timeval.from_ns(rx_ns), ipid=rep.ipid if rep.family == 4 else 0,
-                             ttl=rep.ttl, size=rep.size,
+                             ttl=rep.ttl,
                              proto=packets.PROTO_ICMP if rep.family == 4 else packets.PROTO_ICMP6,
                              icmp_type=rep.icmp_type, icmp_code=rep.icmp_code,
                              icmp_q_ttl=rep.inner_ttl if rep.has_inner else 0)
