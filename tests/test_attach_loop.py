@@ -142,3 +142,21 @@ def test_attach_module_does_not_import_twisted():
     code = "import sys, ixpscamper.attach; print(sorted(m for m in sys.modules if m.startswith('twisted')))"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30, check=True)
     assert res.stdout.decode().strip() == "[]"
+
+
+def test_stdin_left_blocking_for_the_next_reader(scripted):
+    """A pipe's (or terminal's) open file is shared with the shell: it must not stay O_NONBLOCK."""
+    srv = scripted(attached=True)
+    r, w = os.pipe()
+    try:
+        p = subprocess.Popen(ATTACH + ["-R", srv.path, "-i", "-", "-o", os.devnull], stdin=r,
+                             stderr=subprocess.PIPE)
+        os.write(w, b"ping 127.0.0.1\n")
+        os.close(w)
+        w = -1
+        assert p.wait(30) == 0, p.stderr.read()
+        assert os.get_blocking(r)
+    finally:
+        os.close(r)
+        if w != -1:
+            os.close(w)

@@ -172,8 +172,24 @@ class _StdinReader:
         self.on_bad = on_bad
         self._partial = b""
         self._lineno = 1
+        self._open = True
         os.set_blocking(fd, False)
         loop.watch(fd, read=self._readable)
+
+    def close(self) -> None:
+        """Stop reading and put the descriptor back in blocking mode.
+
+        A terminal's or a pipe's open file is shared with the shell that
+        started us: left non-blocking, the next program to read it would
+        get EAGAIN.
+        """
+        if self._open:
+            self._open = False
+            self.loop.unwatch(self.fd)
+            try:
+                os.set_blocking(self.fd, True)
+            except OSError:
+                pass
 
     def _readable(self) -> None:
         try:
@@ -199,7 +215,7 @@ class _StdinReader:
             self._take(lines)
 
     def _eof(self) -> None:
-        self.loop.unwatch(self.fd)
+        self.close()
         if self._partial:
             self._take([self._partial])
             self._partial = b""
@@ -855,7 +871,9 @@ def _open_output(path: str | None, fmt: str):
         raise AttachError(f"cannot open output file {path}: {e.strerror}") from None
 
 
-def _load_input(loop: Loop, args, source: CommandSource, on_bad: Callable[[int, str], None]) -> None:
+def _load_input(loop: Loop, args, source: CommandSource,
+                on_bad: Callable[[int, str], None]) -> _StdinReader | None:
+    """Read the commands: a file (or redirected stdin) at once, or a pipe or terminal as it comes."""
     opts = set(args.options)
     if args.infile in (None, "-"):
         fd = sys.stdin.fileno()
@@ -863,8 +881,7 @@ def _load_input(loop: Loop, args, source: CommandSource, on_bad: Callable[[int, 
         if "random" in opts or stat.S_ISREG(st_mode):
             data = sys.stdin.buffer.read()
         else:
-            _StdinReader(loop, fd, source, args.command, on_bad)
-            return
+            return _StdinReader(loop, fd, source, args.command, on_bad)
     else:
         try:
             with open(args.infile, "rb") as f:
@@ -877,6 +894,7 @@ def _load_input(loop: Loop, args, source: CommandSource, on_bad: Callable[[int, 
         random.shuffle(lines)
     source.extend(lines)
     source.finish()
+    return None
 
 
 class _Progress:
@@ -1008,59 +1026,62 @@ def _session(loop: Loop, args, endpoint: tuple, where: str, out) -> int:
         source.rejected += 1
         report(f"input line {n} not sent (not printable ASCII): {shown}")
 
-    _load_input(loop, args, source, bad_line)
+    reader = _load_input(loop, args, source, bad_line)
+    try:
+        attach_line = None
+        native_json = False
+        if not args.remote:
+            attach_line = "attach"
+            # scamper 20211212 refuses two attach parameters ("could not
+            # params_get"), so with -P the JSON is rendered here instead
+            if args.format == "json" and args.priority is None:
+                attach_line += " format json"
+                native_json = True
+            if args.priority is not None:
+                attach_line += f" priority {args.priority}"
 
-    attach_line = None
-    native_json = False
-    if not args.remote:
-        attach_line = "attach"
-        # scamper 20211212 refuses two attach parameters ("could not
-        # params_get"), so with -P the JSON is rendered here instead
-        if args.format == "json" and args.priority is None:
-            attach_line += " format json"
-            native_json = True
-        if args.priority is not None:
-            attach_line += f" priority {args.priority}"
+        emit = _make_emitter(out, args.format, native_json)
+        drivers: list[AttachDriver] = []
 
-    emit = _make_emitter(out, args.format, native_json)
-    drivers: list[AttachDriver] = []
+        def make_driver(send):
+            d = AttachDriver(source, send=send, emit=emit, report=report, attach_line=attach_line,
+                             fmt="json" if native_json else "warts",
+                             impatient="impatient" in args.options, debug=args.debug, clock=loop)
+            drivers.append(d)
+            return d
 
-    def make_driver(send):
-        d = AttachDriver(source, send=send, emit=emit, report=report, attach_line=attach_line,
-                         fmt="json" if native_json else "warts",
-                         impatient="impatient" in args.options, debug=args.debug, clock=loop)
-        drivers.append(d)
-        return d
+        sock = _connect(endpoint, where)  # connection refused, no such socket, timeout...
+        conn = _Connection(loop, sock, make_driver, loop.stop)
+        driver = drivers[0]
+        if args.daemon:
+            _daemonize()
+        tty = sys.stderr.isatty()
 
-    sock = _connect(endpoint, where)  # connection refused, no such socket, timeout...
-    conn = _Connection(loop, sock, make_driver, loop.stop)
-    driver = drivers[0]
-    if args.daemon:
-        _daemonize()
-    tty = sys.stderr.isatty()
-
-    def on_signal(signum: int) -> None:
-        # Ctrl-C / SIGTERM: the connection drops now; say why, not "connection ended"
-        driver.interrupted()
-        conn.close()
-    loop.on_signal = on_signal
-    if tty:
-        progress = _Progress(driver, sys.stderr, loop)
-        driver.on_progress = progress.update
-        progress.start()
-    loop.run()
-    if progress is not None:
-        progress.stop()
+        def on_signal(signum: int) -> None:
+            # Ctrl-C / SIGTERM: the connection drops now; say why, not "connection ended"
+            driver.interrupted()
+            conn.close()
+        loop.on_signal = on_signal
+        if tty:
+            progress = _Progress(driver, sys.stderr, loop)
+            driver.on_progress = progress.update
+            progress.start()
+        loop.run()
+        if progress is not None:
+            progress.stop()
+            if driver.output_gone:
+                progress.clear()
+            else:
+                progress.update(force=True)
+                sys.stderr.write("\n")
         if driver.output_gone:
-            progress.clear()
-        else:
-            progress.update(force=True)
-            sys.stderr.write("\n")
-    if driver.output_gone:
-        raise BrokenPipeError
-    if driver.failures:
-        sys.stderr.write(f"{PROG}: {driver.failures} of {driver.sent + source.rejected} command(s) failed\n")
-    return driver.exit_status
+            raise BrokenPipeError
+        if driver.failures:
+            sys.stderr.write(f"{PROG}: {driver.failures} of {driver.sent + source.rejected} command(s) failed\n")
+        return driver.exit_status
+    finally:
+        if reader is not None:
+            reader.close()
 
 
 def _main(argv: list[str]) -> int:
