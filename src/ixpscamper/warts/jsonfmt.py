@@ -8,15 +8,19 @@ colon in ``"icmp_nhmtu:"``, ...); it is copied exactly.  The trace
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 import time
 
 from ixpscamper.warts.registry import codec_for_class
 from ixpscamper.warts.records import (CycleStart, CycleStop, Dealias, Neighbourdisc, Ping,
                                       Trace, Tracelb, Udpprobe)
-from ixpscamper.warts.text import addr_str, ping_stats, rtt_str
+from ixpscamper.warts.text import _MS3, _v4strs, addr_str, ping_stats, rtt_str
 
 __all__ = ["render_json"]
+
+_V4 = ipaddress.IPv4Address
+_V6 = ipaddress.IPv6Address
 
 _TRACE_METHODS = {1: "icmp-echo", 2: "udp", 3: "tcp", 4: "icmp-echo-paris", 5: "udp-paris",
                   6: "tcp-ack"}
@@ -68,44 +72,63 @@ def _is_ptb(h) -> bool:
     return v == 6 and h.icmp_type == 2
 
 
+def _exts_json(exts) -> str:
+    out = []
+    for e in exts:
+        x = f'{{"ie_cn":{e.class_num},"ie_ct":{e.class_type},"ie_dl":{len(e.data)}'
+        if e.is_mpls:
+            x += ',"mpls_labels":[' + ",".join(
+                f'{{"mpls_ttl":{m.ttl},"mpls_s":{m.s},"mpls_exp":{m.exp},'
+                f'"mpls_label":{m.label}}}' for m in e.mpls_labels) + "]"
+        out.append(x + "}")
+    return ', "icmpext":[' + ",".join(out) + "]"
+
+
 def _hop(h, rxerr: int) -> str:
     us = h.rtt & 0xFFFFFFFF
-    parts = [f'{{"addr":"{addr_str(h.addr)}"']
+    a = h.addr
+    ta = type(a)
+    if ta is _V4:
+        v = 4
+        s = _v4strs.get(a._ip) or addr_str(a)
+    else:
+        v = 6 if ta is _V6 else a.version
+        s = addr_str(a)
+    s = f'{{"addr":"{s}"'
     if h.name is not None:
-        parts.append(f', "name":"{_esc(h.name)}"')
-    parts.append(f', "probe_ttl":{h.probe_ttl}, "probe_id":{h.probe_id}, '
-                 f'"probe_size":{h.probe_size}')
+        s += f', "name":"{_esc(h.name)}"'
+    s += (f', "probe_ttl":{h.probe_ttl}, "probe_id":{h.probe_id}, '
+          f'"probe_size":{h.probe_size}')
     tx = h.tx
     if tx is not None and tx[0] != 0:
-        parts.append(f', "tx":{{"sec":{tx[0]}, "usec":{tx[1]}}}')
-    parts.append(f', "rtt":{us // 1000}.{us % 1000:03d}, "reply_ttl":{h.reply_ttl}, '
-                 f'"reply_tos":{h.reply_tos}')
+        s += f', "tx":{{"sec":{tx[0]}, "usec":{tx[1]}}}'
+    s += (f', "rtt":{us // 1000}.{_MS3[us % 1000]}, "reply_ttl":{h.reply_ttl}, '
+          f'"reply_tos":{h.reply_tos}')
     if not rxerr:
-        parts.append(f', "reply_ipid":{h.reply_ipid}, "reply_size":{h.reply_size}')
+        s += f', "reply_ipid":{h.reply_ipid}, "reply_size":{h.reply_size}'
     fl = h.flags
     if not fl & 0x60:
-        parts.append(f', "icmp_type":{h.icmp_type}, "icmp_code":{h.icmp_code}')
-        if not rxerr and _is_quoting(h):
-            ipl = h.probe_size if h.icmp_q_ipl is None else h.icmp_q_ipl
-            parts.append(f', "icmp_q_ttl":{h.icmp_q_ttl}, "icmp_q_ipl":{ipl}')
-            if h.addr.version == 4:
-                parts.append(f', "icmp_q_tos":{h.icmp_q_tos}')
-        if _is_ptb(h):
-            parts.append(f', "icmp_nhmtu:":{h.icmp_nhmtu}')
+        it = h.icmp_type
+        s += f', "icmp_type":{it}, "icmp_code":{h.icmp_code}'
+        if v == 4:
+            if not rxerr and (it == 3 or it == 11):  # quoting the probe
+                ipl = h.probe_size if h.icmp_q_ipl is None else h.icmp_q_ipl
+                s += (f', "icmp_q_ttl":{h.icmp_q_ttl}, "icmp_q_ipl":{ipl}'
+                      f', "icmp_q_tos":{h.icmp_q_tos}')
+            if it == 3 and h.icmp_code == 4:  # packet too big
+                s += f', "icmp_nhmtu:":{h.icmp_nhmtu}'
+        elif v == 6:
+            if not rxerr and (it == 1 or it == 2 or it == 3):
+                ipl = h.probe_size if h.icmp_q_ipl is None else h.icmp_q_ipl
+                s += f', "icmp_q_ttl":{h.icmp_q_ttl}, "icmp_q_ipl":{ipl}'
+            if it == 2:
+                s += f', "icmp_nhmtu:":{h.icmp_nhmtu}'
     elif fl & 0x20:
-        parts.append(f', "tcp_flags":{h.tcp_flags}')
+        s += f', "tcp_flags":{h.tcp_flags}'
     if h.icmpext:
-        exts = []
-        for e in h.icmpext:
-            s = f'{{"ie_cn":{e.class_num},"ie_ct":{e.class_type},"ie_dl":{len(e.data)}'
-            if e.is_mpls:
-                s += ',"mpls_labels":[' + ",".join(
-                    f'{{"mpls_ttl":{m.ttl},"mpls_s":{m.s},"mpls_exp":{m.exp},'
-                    f'"mpls_label":{m.label}}}' for m in e.mpls_labels) + "]"
-            exts.append(s + "}")
-        parts.append(', "icmpext":[' + ",".join(exts) + "]")
-    parts.append("}")
-    return "".join(parts)[:1023]  # scamper's 1024-byte buffer
+        s += _exts_json(h.icmpext)
+    s += "}"
+    return s if len(s) < 1024 else s[:1023]  # scamper's 1024-byte buffer
 
 
 def _trace(t: Trace) -> str:
@@ -136,9 +159,11 @@ def _trace(t: Trace) -> str:
              f', "tos":{t.tos}, "probe_size":{t.probe_size}, "probe_count":{t.probec}')
     s = ["{" + "".join(s)[:511]]  # the header is built in a 512-byte buffer
     lo = firsthop - 1
-    sel = [h for h in t.hops if lo <= h.probe_ttl - 1 < hc]
+    hops = t.hops
+    sel = [h for h in hops if lo <= h.probe_ttl - 1 < hc]
     if sel:
-        sel.sort(key=lambda h: h.probe_ttl)  # stable: arrival order within a TTL
+        if any(sel[i].probe_ttl > sel[i + 1].probe_ttl for i in range(len(sel) - 1)):
+            sel = sorted(sel, key=lambda h: h.probe_ttl)  # stable: arrival order within a TTL
         rxerr = t.flags & 0x80
         s.append(', "hops":[' + ",".join([_hop(h, rxerr) for h in sel]) + "]")
     s.append("}\n")

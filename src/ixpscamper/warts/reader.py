@@ -34,6 +34,7 @@ from typing import BinaryIO, Iterator, Optional
 import attrs
 
 from ixpscamper.warts.registry import codec_for_type
+from ixpscamper.warts.text import ping_reply_line, ping_text_of
 from ixpscamper.warts.records import (
     CycleDefinition, CycleStart, CycleStop, Dealias, DealiasAlly, DealiasBump, DealiasMercator,
     DealiasMidardisc, DealiasMidardiscRound, DealiasMidarest, DealiasPrefixscan, DealiasProbe,
@@ -1022,6 +1023,21 @@ _variant("reply_o", "reply",
          " v17, v18, v19, v20, v21), end",
          none_msg="ping reply without fields", PingReply=PingReply)
 
+# ping (text): header (list, cycle, src, dst, probe size, probes sent); replies
+# (ctx as for "reply_o") as (probe id, RTT, the lines sc_warts2text prints)
+_variant("ping_hdr_t", "ping",
+         "if v21 is None: raise _Bad('ping without a destination')",
+         "return (v1, v2, v20, v21, v11 or 0, v15 or 0), end",
+         none_msg="ping without header fields")
+_variant("reply_t", "reply",
+         "if v12 is None: raise _Bad('ping reply without an address')",
+         "m = v7 or 0",
+         "if m >= ctx['_sent']: raise _Bad(f\"ping reply for probe {m} but only {ctx['_sent']} sent\")",
+         "return (m, v6 or 0, _line(v12, m, v4 or 0, v3 or 0, ctx['_dp'] if v10 is None else v10,"
+         " v6 or 0, v17, v11 or 0, v13, v14[0] if v14 is not None else None,"
+         " v14[1] if v14 is not None else None)), end",
+         none_msg="ping reply without fields", _line=ping_reply_line)
+
 _DEALIAS_METHODS = {1: "mercator", 2: "ally", 3: "radargun", 4: "prefixscan", 5: "bump",
                     6: "midarest", 7: "midardisc"}
 _DEALIAS_RESULTS = {0: "none", 1: "aliases", 2: "not aliases"}
@@ -1441,6 +1457,37 @@ class _Resolver:
             raise _Bad("midardisc without probedefs")
         defs, pos = pds(pdc, buf, pos, table)
         return DealiasMidardisc(defs, wt or 0, sched or [], startat), defs, pos
+
+    def ping_text(self, buf):
+        """What sc_warts2text prints for a ping body, or None to fall back.
+
+        Makes every check :meth:`ping` makes, without building the record.
+        """
+        try:
+            table: list = []
+            ctx: dict = {}
+            (lid, cid, src, dst, psize, sent), pos = _sub("ping_hdr_t", buf, 0, table)
+            if (src is None and self.like) or (lid and lid not in self.lists) or (
+                    cid and cid not in self.cycles):
+                return None
+            n = _U16.unpack_from(buf, pos)[0]
+            pos += 2
+            ctx["_sent"] = sent
+            ctx["_dp"] = 1 if type(dst) is _V4 else 58
+            replies = []
+            append = replies.append
+            D = _vdecs["reply_t"]
+            for _ in range(n):
+                q = pos
+                while buf[q] & 0x80:
+                    q += 1
+                q += 1
+                d = D.get(buf[pos:q]) or _vcompile("reply_t", buf[pos:q])
+                r, pos = d(buf, q, table, ctx)
+                append(r)
+            return ping_text_of(src, dst, psize, sent, replies)
+        except (_Bad, struct.error, IndexError, ValueError, TypeError, OverflowError):
+            return None
 
     # ---- text fast paths for dealias and tracelb: the same checks as the
     # decoders above, without building the record
@@ -1932,6 +1979,7 @@ def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None,
     fast = res.trace_text
     dl_text = res.dealias_text
     tlb_text = res.tracelb_text
+    ping_text = res.ping_text
     for rtype, body, offset in _iter_raw(fileobj, like):
         if rtype == 6:
             s = fast(body)
@@ -1950,6 +1998,11 @@ def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None,
                 if unprinted is None:
                     continue
                 # (the caller wants the record itself)
+        elif rtype == 7:
+            s = ping_text(body)
+            if s is not None:
+                yield s
+                continue
         elif rtype == 8:
             s = tlb_text(body)
             if s:

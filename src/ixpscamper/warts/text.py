@@ -412,7 +412,11 @@ def ping_stats(p: Ping):
         if r.probe_id < sent:
             seen.add(r.probe_id)
             rtts.append(r.rtt & 0xFFFFFFFF)
-    nrep = len(seen)
+    return _stats_of(rtts, len(seen))
+
+
+def _stats_of(rtts: list, nrep: int):
+    """:func:`ping_stats` of the RTTs (us, masked to u32) of replies to ``nrep`` probes."""
     ndups = len(rtts) - nrep
     if not rtts:
         return nrep, ndups, None, None, None, None
@@ -428,62 +432,101 @@ def ping_stats(p: Ping):
     return nrep, ndups, min(rtts), avg, max(rtts), sd
 
 
-def _ping_text(p: Ping) -> str:
-    dst = addr_str(p.dst)
-    src = addr_str(p.src) if p.src is not None else "(null)"
-    # scamper formats into fixed buffers (192 / 256 / 512 bytes) and
-    # truncates silently; the [:N] caps below reproduce that
-    out = [f"ping {src} to {dst}: {p.probe_size} byte packets\n"[:191]]
-    replies = sorted(p.replies, key=lambda r: r.probe_id)
-    for r in replies:
-        if r.probe_id >= p.ping_sent:
-            continue
-        a = addr_str(r.addr)
-        rtt = rtt_str(r.rtt)
-        s = f"{r.reply_size} bytes from {a}, seq={r.probe_id} "
-        proto = r.reply_proto
-        v = r.addr.version  # (0 for a link-layer address: never ICMP to scamper)
-        icmp = (proto == 1) if v == 4 else (v == 6 and proto == 58)
-        if icmp or proto == 17:
-            s += f"ttl={r.reply_ttl} time={rtt} ms"
-        if icmp and r.tsreply is not None:
-            o, rx, tx = r.tsreply
-            s += f" tso={_tsreply(o)} tsr={_tsreply(rx)} tst={_tsreply(tx)}"
-        elif proto == 6:
-            f = r.tcp_flags
-            if f & 0x04:
-                tcp = "closed"
-            elif f & 0x12 == 0x12:
-                tcp = "open,ecn" if f & 0x40 else "open"
-            else:
-                tcp = f"{f:x}02x"  # 20211212's "%0x02x" format bug, reproduced
-            s += f"tcp={tcp} ttl={r.reply_ttl} time={rtt} ms"
-        block = [s + "\n"]
-        if r.rr:
-            block.append(f" RR: {addr_str(r.rr[0])}\n")
-            for x in r.rr[1:]:
+def ping_reply_line(a, pid: int, rsize: int, rttl: int, proto: int, rtt: int, tsreply,
+                    tcpf: int, rr, ts_times, ts_addrs) -> str:
+    """The lines sc_warts2text prints for one ping reply (capped as scamper caps them)."""
+    us = rtt & 0xFFFFFFFF
+    rtt = f"{us // 1000}.{_MS3[us % 1000]}"
+    if type(a) is _V4:
+        s = _v4strs.get(a._ip) or addr_str(a)
+        icmp = proto == 1
+    else:
+        s = addr_str(a)
+        # (0 for a link-layer address: never ICMP to scamper)
+        icmp = a.version == 6 and proto == 58
+    s = f"{rsize} bytes from {s}, seq={pid} "
+    if icmp or proto == 17:
+        s += f"ttl={rttl} time={rtt} ms"
+    if icmp and tsreply is not None:
+        o, rx, tx = tsreply
+        s += f" tso={_tsreply(o)} tsr={_tsreply(rx)} tst={_tsreply(tx)}"
+    elif proto == 6:
+        f = tcpf
+        if f & 0x04:
+            tcp = "closed"
+        elif f & 0x12 == 0x12:
+            tcp = "open,ecn" if f & 0x40 else "open"
+        else:
+            tcp = f"{f:x}02x"  # 20211212's "%0x02x" format bug, reproduced
+        s += f"tcp={tcp} ttl={rttl} time={rtt} ms"
+    s += "\n"
+    if rr or ts_times:
+        block = [s]
+        if rr:
+            block.append(f" RR: {addr_str(rr[0])}\n")
+            for x in rr[1:]:
                 block.append(f"     {addr_str(x)}\n")
-        if r.ts_times:
-            ips = r.ts_addrs
-            for k, ts in enumerate(r.ts_times):
+        if ts_times:
+            ips = ts_addrs
+            for k, ts in enumerate(ts_times):
                 line = " TS: " if k == 0 else "     "
                 if ips:
                     line += f"{addr_str(ips[k]) if k < len(ips) else '(null)':<15} "
                 block.append(f"{line}{_signed32(ts)}\n")
-        out.append("".join(block)[:255])
-    nrep, ndups, mn, avg, mx, sd = ping_stats(p)
-    sent = p.ping_sent
+        s = "".join(block)
+    return s if len(s) < 256 else s[:255]
+
+
+def ping_text_of(src, dst, probe_size: int, sent: int, replies: list) -> str:
+    """sc_warts2text's text of a ping from its bare bones.
+
+    ``replies``: ``(probe id, RTT, lines)`` in the order of the record, the
+    lines from :func:`ping_reply_line`; only replies to probes below
+    ``sent`` are shown.
+    """
+    dst = addr_str(dst)
+    src = addr_str(src) if src is not None else "(null)"
+    # scamper formats into fixed buffers (192 / 256 / 512 bytes) and
+    # truncates silently; the [:N] caps below reproduce that
+    out = [f"ping {src} to {dst}: {probe_size} byte packets\n"[:191]]
+    seen = set()
+    rtts = []
+    prev = -1
+    ordered = True
+    for pid, rtt, _ in replies:
+        if pid < sent:
+            seen.add(pid)
+            rtts.append(rtt & 0xFFFFFFFF)
+        if pid < prev:
+            ordered = False
+        prev = pid
+    if not ordered:
+        replies = sorted(replies, key=lambda r: r[0])
+    for pid, _, lines in replies:
+        if pid < sent:
+            out.append(lines)
+    nrep = len(seen)
+    ndups = len(rtts) - nrep
     loss = ((sent - nrep) * 100) // sent if sent else 0
-    st = [f"--- {dst} ping statistics ---\n"]
-    s = f"{sent} packets transmitted, {nrep} packets received, "
+    st = f"--- {dst} ping statistics ---\n{sent} packets transmitted, {nrep} packets received, "
     if ndups > 0:
-        s += f"+{ndups} duplicates, "
-    st.append(s + f"{loss}% packet loss\n")
+        st += f"+{ndups} duplicates, "
+    st += f"{loss}% packet loss\n"
     if nrep > 0:
-        st.append(f"round-trip min/avg/max/stddev = {rtt_str(mn)}/{rtt_str(avg)}/{rtt_str(mx)}/"
-                  f"{rtt_str(sd)} ms\n")
-    out.append("".join(st)[:511])
+        _, _, mn, avg, mx, sd = _stats_of(rtts, nrep)
+        st += (f"round-trip min/avg/max/stddev = {rtt_str(mn)}/{rtt_str(avg)}/{rtt_str(mx)}/"
+               f"{rtt_str(sd)} ms\n")
+    out.append(st[:511])
     return "".join(out)
+
+
+def _ping_text(p: Ping) -> str:
+    sent = p.ping_sent
+    return ping_text_of(p.src, p.dst, p.probe_size, sent, [
+        (r.probe_id, r.rtt,
+         ping_reply_line(r.addr, r.probe_id, r.reply_size, r.reply_ttl, r.reply_proto, r.rtt,
+                         r.tsreply, r.tcp_flags, r.rr, r.ts_times, r.ts_addrs)
+         if r.probe_id < sent else "") for r in p.replies])
 
 
 def render_text(rec) -> str:
