@@ -242,6 +242,44 @@ def test_silent_branch_of_a_load_balancer_is_a_clump():
     assert nodes(rec) == ["192.0.2.1", "198.18.1.2", str(DST)]
 
 
+class PerPacketIO(DiamondIO):
+    """The balancer at ``ttl`` picks a next hop per packet, whatever the flow."""
+
+    def __init__(self, hops, ttl, **kw):
+        super().__init__(hops, **kw)
+        self.pp_ttl = ttl
+        self.count = 0
+
+    def hop_for(self, pkt, ttl):
+        if ttl != self.pp_ttl:
+            return super().hop_for(pkt, ttl)
+        self.count += 1
+        choices = self.hops[ttl - 1]
+        return choices[self.count % len(choices)]
+
+
+def test_per_packet_balancer_is_a_clump():
+    """scamper: the per-packet check sees another next hop for one flow -> a clump, not links."""
+    io = PerPacketIO(DIAMOND, 3)
+    spec = TracelbSpec(dst=DST, src=SRC, sport=40000)
+    run = TracelbRun(spec, io)
+    io.run = run
+    run.start()
+    while not io.is_done:
+        io.clock.advance(max(0.0, min(c.getTime() for c in io.clock.getDelayedCalls()) - io.clock.seconds()))
+    rec = run.record
+    assert render_text(rec).splitlines()[1:] == [
+        "192.0.2.1 -> 198.18.1.2", "198.18.1.2 -> (198.18.11.2, 198.18.12.2) -> 203.0.113.66"]
+    assert nodes(rec) == ["192.0.2.1", "198.18.1.2", str(DST)]
+
+
+def test_first_hop_with_two_next_hops_is_a_clump():
+    rec, _ = run_tracelb(["192.0.2.1", ["198.18.1.2", "198.18.1.6"], str(DST)])
+    assert render_text(rec).splitlines()[1:] == ["192.0.2.1 -> (198.18.1.2, 198.18.1.6) -> 203.0.113.66"]
+    (lk,) = rec.links
+    assert lk.hopc == 2 and rec.nodes[lk.to].addr == DST
+
+
 # -- the command ------------------------------------------------------------------
 
 def test_parse_defaults_and_options():

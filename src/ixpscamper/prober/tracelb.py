@@ -34,7 +34,10 @@ as scamper runs it (``scamper_tracelb_do.c``); the facts taken from there:
   same flows; each further hop adds a probeset, until a hop answers from
   one address with nothing lost (the link then ends at that node, a
   multi-hop link), a reply is not a time exceeded (the branch ends), or
-  ``gaplimit`` hops in a row were silent;
+  ``gaplimit`` hops in a row were silent; several next hops right after
+  the first node, or behind a clump, and a per-packet load balancer (the
+  per-packet check saw another next hop for the flow, or lost a probe)
+  are clumps too;
 * ``probec_max`` (``-Q``) caps the probes sent;
 * nodes are recorded in discovery order, links sorted by from and to
   address, each link with the probes (all attempts) whose flow ids reached
@@ -46,10 +49,9 @@ Where this differs from scamper (said plainly, so results can be judged):
   forward" by probing a fresh flow id at that node's own TTL (scamper
   walks them forward segment by segment from the root), so probe counts
   differ from scamper's on diamonds behind diamonds;
-* per-packet load balancers and a first hop that already branches
-  (clumps in scamper) are recorded as plain links; a clump that runs out
-  of the flows it carried forward takes new ones (where nothing branches
-  before it) or flows that reached its node, not scamper's path walk;
+* a clump that runs out of the flows it carried forward takes new ones
+  (where nothing branches before it) or flows that reached its node, not
+  scamper's path walk;
 * there is no loop detection beyond not probing a node twice.
 """
 
@@ -448,9 +450,8 @@ class TracelbRun:
             if br.fwd_fails >= self._k(max(br.n, 2)):
                 self._process(br)
         elif br.mode == PERPACKET:
-            br.l += 1
-            if br.k + br.l >= self._k(2):
-                self._process(br)
+            # scamper decides at the first lost probe: not shown per-flow
+            self._process(br)
         else:
             br.l += 1
             if br.k + br.l >= self._k(br.n):
@@ -529,7 +530,10 @@ class TracelbRun:
             self._bringfwd_reply(br, pr, addr, reply)
         elif br.mode == PERPACKET:
             br.k += 1
-            if addr != br.newnodes[0][0] or br.k >= self._k(2):
+            if addr != br.newnodes[0][0]:
+                self._process(br)  # another next hop for the same flow: per-packet
+            elif br.k == self._k(2):
+                br.k += 1  # k(2) answers from the first new node: per-flow
                 self._process(br)
         else:
             if all(a != addr for a, _ in br.newnodes):
@@ -637,7 +641,16 @@ class TracelbRun:
         """The branch has been probed enough: record its links, queue the next hops."""
         if br.mode == HOP and br.node is not None:
             lost, multi = self._losses(br)
-            if lost or multi or (br.clump is not None and len(br.newnodes) > 1):
+            # several next hops right after the first node, or after a clump,
+            # are a clump too (scamper: only a hop-probing branch checks per-packet)
+            first = br.node is self._nodes[0] and br.clump is None
+            if lost or multi or (len(br.newnodes) > 1 and (first or br.clump is not None)):
+                self._process_clump(br)
+                return
+        if br.mode == PERPACKET:
+            lost, multi = self._losses(br)
+            if br.k <= self._k(2) or lost or multi:
+                # per-packet load balancing (or no answer to tell): a clump
                 self._process_clump(br)
                 return
         if br.mode == HOP and len(br.newnodes) > 1 and not br.checked_perpacket \
