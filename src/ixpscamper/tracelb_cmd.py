@@ -6,7 +6,9 @@ Options and defaults as ``scamper_tracelb_cmd.c`` (20211212 and 20260420):
 ``-P udp-dport|icmp-echo|udp-sport|tcp-sport|tcp-ack-sport`` (udp-dport,
 case-insensitive), ``-q`` attempts 1-5 (2), ``-Q`` maxprobec 50-65535
 (3000), ``-r`` first-hop router (scamper accepts it for tracelb), ``-s``
-sport, ``-t`` tos 0-255, ``-U`` userid, ``-w`` wait 1-10 s (5), ``-W``
+sport (scamper 20211212 parses it but never uses it - its option switch
+has no case for it - so its source port is always its pid default; 2026
+uses it; ours does), ``-t`` tos 0-255, ``-U`` userid, ``-w`` wait 1-10 s (5), ``-W``
 wait-probe 0.15-2 s in 10 ms steps (25 = 250 ms; a bare integer counts
 centiseconds, 2026's ``0.5s`` / ``150ms`` forms are read too).
 
