@@ -218,3 +218,39 @@ def test_the_schedule_starts_when_the_first_task_is_ready_not_when_the_reactor_g
         assert abs(t - (t0 + k * 0.001)) < 0.0001 + EPS
     assert_rate_promise(times, 1000)
 
+
+
+def test_a_source_attaching_starts_a_stale_schedule():
+    """scamper: a source is ready once it attaches; the slots from then on wait for its commands."""
+    clock, net, prober = make_prober(PATHS, pps=1000)
+    clock.advance(5.0)
+    t0 = clock.seconds()
+    prober.source_ready()
+    clock.advance(0.02)  # the user's commands come 20 ms after its attach
+    pings(prober, 100)
+    assert len(net.sent) == 21  # the slots t0 ... t0 + 20 ms
+    times = tick_until_sent(clock, net, 100, step=0.0001)
+    for k, t in enumerate(times[21:], 21):
+        assert abs(t - (t0 + k * 0.001)) < 0.0001 + EPS
+    assert_rate_promise(times, 1000)
+
+
+def test_a_source_attaching_leaves_a_running_schedule_alone():
+    clock, net, prober = make_prober(PATHS, pps=100)
+    start = clock.seconds()
+    pings(prober, 20)
+    tick_until_sent(clock, net, 6, step=0.001)
+    prober.source_ready()  # another user attaches while the first is probing
+    pings(prober, 10)
+    times = tick_until_sent(clock, net, 30, step=0.001)
+    for k, t in enumerate(times):
+        assert abs(t - (start + k * 0.01)) < 0.001 + EPS
+    # and a late attach (beyond the window) after the probing ended restarts it
+    clock.advance(1.0)
+    t1 = clock.seconds()
+    prober.source_ready()
+    clock.advance(0.05)
+    pings(prober, 10)
+    assert len(net.sent) == 36
+    assert_rate_promise([s[0] for s in net.sent], 100)
+    assert all(abs(s[0] - (t1 + 0.05)) < EPS for s in net.sent[30:36])

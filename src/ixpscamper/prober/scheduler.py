@@ -188,9 +188,10 @@ class Prober:
     slots ``wait_between = 1000000 // pps`` microseconds apart; each probe
     takes the next slot, and a slot may be used once its time has come.  A
     reactor that wakes late sends every probe whose slot came meanwhile.
-    Whenever a task asks for a slot or a slot is taken, a schedule more
-    than ``probe_window`` off (250 ms, plus ``wait_between`` when that is
-    longer) restarts from now, with one slot due at once.  The
+    Whenever a task asks for a slot, a slot is taken or a source attaches
+    (:meth:`source_ready`), a schedule more than ``probe_window`` off
+    (250 ms, plus ``wait_between`` when that is longer) restarts from now,
+    with one slot due at once.  The
     promise: over the long run ``pps``; over any interval of length W at
     most ``(W + probe_window) * pps + 1`` probes.  ``pps`` may be changed
     at any time (SIGHUP).
@@ -270,6 +271,16 @@ class Prober:
         self._waiting.push(group, task, weight)
         self._pump()
         return task
+
+    def source_ready(self) -> None:
+        """A source (a VP's user) attached: a stale probe schedule restarts now.
+
+        scamper restarts its schedule whenever a source is ready, and a
+        source is ready as soon as it attaches, before its first command
+        arrives; the slots from then on are there for its commands when they
+        come (within the probe window), as in scamper.
+        """
+        self._restart_if_stale(self._now_us())
 
     def check(self) -> None:
         """Raise :class:`ProberError` now if raw sockets cannot be opened (no CAP_NET_RAW)."""
@@ -485,8 +496,8 @@ class Prober:
     def _restart_if_stale(self, now: int) -> None:
         # Far off the schedule (idle, or the reactor was busy for longer
         # than the window): restart it now, with one slot due at once.
-        # scamper checks this whenever something is ready to probe; so
-        # do we, when a task asks for a slot and when a slot is taken.
+        # scamper checks this whenever something is ready to probe; so do
+        # we, when a task asks for a slot, a slot is taken, a source attaches.
         if self._last_us is None or abs(now - self._last_us) > self._window_us:
             self._last_us = now - self._wait_us
 

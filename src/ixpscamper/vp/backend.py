@@ -75,6 +75,12 @@ class ProberBackend:
         return Ping(dst=o.dst, src=o.src, rtr=o.rtr, start=start, stop_reason=int(PingStop.ERROR),
                     probe_count=o.count, method=o.method_code, userid=o.userid, tos=o.tos)
 
+    def source_ready(self) -> None:
+        """A user attached: the prober's pacing schedule starts now if it was idle (as scamper's)."""
+        ready = getattr(self.prober, "source_ready", None)
+        if ready is not None:
+            ready()
+
     def start(self, options: Any) -> RunningTask:
         """Start a measurement for nobody in particular (the common group)."""
         return self.start_for(options, None, 1)

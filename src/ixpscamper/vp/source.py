@@ -211,6 +211,11 @@ class AttachedSource:
     def _attached(self) -> None:
         remote_channel = not self.attached and self.core.state == "attached" and not self._local
         self.attached = True
+        # scamper's source is ready from its attach on: an idle prober's
+        # schedule starts now, not when the first command has been parsed
+        ready = getattr(self.backend, "source_ready", None)
+        if ready is not None:
+            ready()
         lst = WartsList(name=self.list_name, id=0, description=None, monitor=self.monitor)
         self._cycle = CycleStart(list=lst, start_time=int(self.clock.seconds()), id=1,
                                  hostname=self.hostname)
