@@ -221,3 +221,31 @@ def test_quick_key_agrees_with_dissect(sd, sport, dport, kind, error):
                 else P.tcp_segment(dst, src, dport, sport, flags=0x14))
         pkt = P.ip_packet(dst, src, proto, back, ttl=60)
     assert P.quick_key(pkt) == _reply_key(P.dissect(pkt)) == (6 if v6 else 4, kind, sport)
+
+
+def _fragment6(pkt: bytes, ident: int, offset: int = 0, more: bool = True) -> bytes:
+    """``pkt`` (an IPv6 packet) with a fragment header after its fixed header
+    (the whole payload as one fragment: enough for the dissector)."""
+    nh = pkt[6]
+    frag = struct.pack("!BBHI", nh, 0, (offset << 3) | int(more), ident)
+    payload = frag + pkt[40:]
+    return P.ipv6_from_parts(pkt[8:24], pkt[24:40], pkt[7], 44, payload)
+
+
+def test_fragmented_ipv6_reply_carries_its_identification():
+    # dealias over IPv6 with -M reads IP-IDs from the replies' fragment
+    # headers: the first fragment of an echo reply must be dissected, keyed
+    # like an unfragmented one, and carry the 32-bit identification
+    body = bytearray(P.icmp_echo(D6, S6, 0xBEEF, 7, bytes(1300)))
+    body[0] = 129
+    whole = P.ip_packet(D6, S6, P.PROTO_ICMP6, bytes(body), ttl=60)
+    pkt = _fragment6(whole, 0x12345678)
+    rep = P.dissect(pkt)
+    assert rep.is_echo_reply and (rep.icmp_id, rep.icmp_seq) == (0xBEEF, 7)
+    assert rep.frag_id == 0x12345678 and rep.frag_off == 0
+    assert P.quick_key(pkt) == (6, "icmp", 0xBEEF)
+    assert P.dissect(whole).frag_id is None
+    # a later fragment has no L4 header: no key, and only its header fields
+    later = _fragment6(whole, 0x12345678, offset=100, more=False)
+    assert P.quick_key(later) is None
+    assert P.dissect(later).frag_id == 0x12345678

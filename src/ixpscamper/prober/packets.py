@@ -200,6 +200,8 @@ class Reply:
     ipid: int = 0
     flow: int = 0
     frag_off: int = 0
+    #: an IPv6 reply's fragment-header identification (32 bits), None if unfragmented
+    frag_id: Optional[int] = None
     # ICMP
     icmp_type: int = -1
     icmp_code: int = -1
@@ -399,6 +401,7 @@ def dissect(pkt: bytes) -> Optional[Reply]:
         if nh == 44 and len(body) >= 8:
             r.proto = body[0]
             r.frag_off = struct.unpack_from("!H", body, 2)[0] >> 3
+            r.frag_id = struct.unpack_from("!I", body, 4)[0]
             body = body[8:]
     else:
         return None
@@ -500,6 +503,13 @@ def quick_key(pkt: bytes) -> Optional[tuple[int, str, int]]:
         icmp = 58
         if n < 48:
             return None
+        if proto == 44:
+            # a first fragment (a large reply to dealias -M) is keyed on what
+            # follows its fragment header; a later one carries no L4 header
+            if _U16.unpack_from(pkt, 42)[0] >> 3:
+                return None
+            proto = pkt[40]
+            ihl = 48
     else:
         return None
     if proto == icmp:
