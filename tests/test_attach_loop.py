@@ -138,8 +138,10 @@ def test_cli_connect_refused_is_one_line(tmp_path):
     assert res.stderr.decode() == f"ixp-attach: cannot connect to {path}: Connection refused\n"
 
 
-def test_attach_module_does_not_import_twisted():
-    code = "import sys, ixpscamper.attach; print(sorted(m for m in sys.modules if m.startswith('twisted')))"
+def test_attach_module_imports_neither_twisted_nor_the_control_package():
+    """Start-up: Twisted is not used at all, the control package only once connected."""
+    code = ("import sys, ixpscamper.attach; "
+            "print(sorted(m for m in sys.modules if m.startswith(('twisted', 'ixpscamper.control'))))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30, check=True)
     assert res.stdout.decode().strip() == "[]"
 
@@ -160,3 +162,13 @@ def test_stdin_left_blocking_for_the_next_reader(scripted):
         os.close(r)
         if w != -1:
             os.close(w)
+
+
+def test_cli_prefix_must_be_printable_ascii_checked_before_connecting(tmp_path):
+    for prefix in ("ping\x07 -c 1", "p\u00efng"):
+        res = subprocess.run(ATTACH + ["-U", str(tmp_path / "nosuch.sock"), "-c", prefix, "-i", "-", "-o", "-"],
+                             input=b"127.0.0.1\n", capture_output=True, timeout=30)
+        assert res.returncode == 2
+        err = res.stderr.decode()
+        assert err.startswith("ixp-attach: -c: not printable ASCII: ") and err.count("\n") == 1, err
+        assert "\x07" not in err

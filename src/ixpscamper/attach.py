@@ -60,8 +60,6 @@ import time
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from ixpscamper.cli_support import guarded
-from ixpscamper.control import client as C
-from ixpscamper.control.server import is_printable_line
 
 PROG = "ixp-attach"
 VERSION = "ixpscamper ixp-attach 0.1"
@@ -73,6 +71,26 @@ _CYCLE_STOP = 4
 
 if TYPE_CHECKING:  # not imported at run time: see the module docstring
     from twisted.internet.interfaces import IReactorTime
+
+    from ixpscamper.control import client as C
+
+
+def _control():
+    """:mod:`ixpscamper.control.client`, imported on first use.
+
+    The control package (attrs and all) is about a third of ixp-attach's
+    start-up; :func:`_session` connects first and only then makes the
+    driver, so the VP's pacing schedule, which starts when a user attaches
+    (as scamper's does), runs while this is imported.
+    """
+    from ixpscamper.control import client
+    return client
+
+
+def is_printable_line(line: bytes) -> bool:
+    """True when every byte is printable ASCII (the control protocol's rule)."""
+    from ixpscamper.control.server import is_printable_line as check
+    return check(line)
 
 
 class AttachError(Exception):
@@ -277,7 +295,7 @@ class AttachDriver:
         # without a clock, time stands still (and nothing is ever "quiet")
         self.clock: IReactorTime = clock if clock is not None else _StillClock()
         self.quiet_after = quiet_after
-        self.parser = C.ReplyParser("auto")
+        self.parser = _control().ReplyParser("auto")
         self.state = "connecting"
         #: commands sent and not yet acknowledged, oldest first
         self.pending: collections.deque[str] = collections.deque()
@@ -376,6 +394,7 @@ class AttachDriver:
         if self.want_close:
             return
         self.last_heard = self.clock.seconds()
+        C = _control()
         try:
             replies = self.parser.feed(data)
         except C.ControlProtocolError as e:
@@ -427,6 +446,7 @@ class AttachDriver:
         self.send(line.encode("ascii", "replace") + b"\n")
 
     def _reply(self, r: C.Reply) -> None:
+        C = _control()
         if isinstance(r, C.Data):
             self._data(r)
         elif isinstance(r, C.More):
@@ -872,29 +892,32 @@ def _open_output(path: str | None, fmt: str):
 
 
 def _load_input(loop: Loop, args, source: CommandSource,
-                on_bad: Callable[[int, str], None]) -> _StdinReader | None:
-    """Read the commands: a file (or redirected stdin) at once, or a pipe or terminal as it comes."""
-    opts = set(args.options)
+                on_bad: Callable[[int, str], None]) -> tuple[_StdinReader | None, bytes | None]:
+    """Read the commands: a file (or redirected stdin) at once, or a pipe or terminal as it comes.
+
+    Returns the reader of a pipe or terminal, or the bytes read, for
+    :func:`_take_input` (once connected).
+    """
     if args.infile in (None, "-"):
         fd = sys.stdin.fileno()
         st_mode = os.fstat(fd).st_mode
-        if "random" in opts or stat.S_ISREG(st_mode):
-            data = sys.stdin.buffer.read()
-        else:
-            return _StdinReader(loop, fd, source, args.command, on_bad)
-    else:
-        try:
-            with open(args.infile, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise AttachError(f"cannot read input file {args.infile}: {e.strerror}") from None
+        if "random" in args.options or stat.S_ISREG(st_mode):
+            return None, sys.stdin.buffer.read()
+        return _StdinReader(loop, fd, source, args.command, on_bad), None
+    try:
+        with open(args.infile, "rb") as f:
+            return None, f.read()
+    except OSError as e:
+        raise AttachError(f"cannot read input file {args.infile}: {e.strerror}") from None
+
+
+def _take_input(data: bytes, args, source: CommandSource, on_bad: Callable[[int, str], None]) -> None:
     lines = clean_lines(split_lines(data), args.command, on_bad)
-    if "random" in opts:
+    if "random" in args.options:
         import random  # -O random only: not every run's start-up
         random.shuffle(lines)
     source.extend(lines)
     source.finish()
-    return None
 
 
 class _Progress:
@@ -997,7 +1020,8 @@ def _run(loop: Loop, args) -> int:
     if args.daemon and (args.infile in (None, "-") or args.outfile in (None, "-") or args.debug):
         # as sc_attach: a daemon has no stdin, stdout or stderr to use
         raise UsageError("-D needs -i FILE and -o FILE (not '-') and cannot be used with -d")
-    if args.command is not None and not is_printable_line(args.command.encode("utf-8", "surrogateescape")):
+    # printable ASCII, the control protocol's rule (is_printable_line), without importing it yet
+    if args.command is not None and not (args.command.isascii() and args.command.isprintable()):
         raise UsageError(f"-c: not printable ASCII: {args.command}")
     endpoint, where = parse_endpoint(args)
     out = _open_output(args.outfile, args.format)  # before anything is sent
@@ -1026,7 +1050,7 @@ def _session(loop: Loop, args, endpoint: tuple, where: str, out) -> int:
         source.rejected += 1
         report(f"input line {n} not sent (not printable ASCII): {shown}")
 
-    reader = _load_input(loop, args, source, bad_line)
+    reader, data = _load_input(loop, args, source, bad_line)
     try:
         attach_line = None
         native_json = False
@@ -1051,8 +1075,11 @@ def _session(loop: Loop, args, endpoint: tuple, where: str, out) -> int:
             return d
 
         sock = _connect(endpoint, where)  # connection refused, no such socket, timeout...
+        # what is not needed to connect comes after it (see _control)
         conn = _Connection(loop, sock, make_driver, loop.stop)
         driver = drivers[0]
+        if data is not None:
+            _take_input(data, args, source, bad_line)
         if args.daemon:
             _daemonize()
         tty = sys.stderr.isatty()
