@@ -531,7 +531,7 @@ class DealiasRun:
                              proto=packets.PROTO_ICMP if rep.family == 4 else packets.PROTO_ICMP6,
                              icmp_type=rep.icmp_type, icmp_code=rep.icmp_code,
                              icmp_q_ttl=rep.inner_ttl if rep.has_inner else 0)
-        frag_id = getattr(rep, "frag_id", None)
+        frag_id = rep.frag_id
         if rep.family == 6 and frag_id is not None:
             reply.ipid32 = frag_id
             reply.flags |= int(DealiasReplyFlag.IPID32)
