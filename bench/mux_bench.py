@@ -231,8 +231,12 @@ print(json.dumps(dict(vps=len(insts), wall=wall, cpu=cpu, errors=pings - n + len
 """
 
 
-def run_client(kind: str, mux: Path, nvps: int, pings: int, profile: str | None = None) -> dict:
+def run_client(kind: str, mux: Path, nvps: int, pings: int, profile: str | None = None,
+               src: Path | None = None) -> dict:
     env = dict(os.environ)
+    if src is not None:
+        # an older client (--baseline): its package ahead of the checkout's
+        env["PYTHONPATH"] = os.pathsep.join([str(src)] + [p for p in [env.get("PYTHONPATH")] if p])
     if kind == "ours":
         code = OURS_CLIENT
         if profile:
@@ -321,6 +325,8 @@ def main() -> int:
                     help="only ours -> ours, our client under cProfile (stats to FILE)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every pairing this many times, report the best wall")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="add a row: our client as of git revision REV, against our controller")
     a = ap.parse_args()
     if a.farm:
         farm_main(a.farm, a.vps, a.silent)
@@ -328,6 +334,17 @@ def main() -> int:
     have26 = (S26 / "bin" / "sc_remoted").exists() and (S26 / "python" / "scamper.so").exists()
     work = Path(tempfile.mkdtemp(prefix="muxbench"))
     pairs = [("ours", "ours")]
+    srcs: dict = {}
+    if a.baseline:
+        # the old client from git, run by the same bench (its controller: today's)
+        old = work / "baseline"
+        old.mkdir()
+        tar = subprocess.run(["git", "-C", str(REPO), "archive", a.baseline, "src"],
+                             capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(old)], input=tar, check=True)
+        label = f"ours@{a.baseline[:7]}"
+        pairs.append((label, "ours"))
+        srcs[label] = old / "src"
     if have26 and not a.profile:
         pairs += [("scamperctrl", "sc_remoted26"), ("ours", "sc_remoted26"), ("scamperctrl", "ours")]
     # the machine is shared: with --repeat the pairings take turns (a burst
@@ -340,8 +357,9 @@ def main() -> int:
             try:
                 time.sleep(2 + a.vps / 200)
                 ctl0, farm0 = cpu_s(ctl.proc.pid), cpu_s(farm.pid)
-                r = run_client(client, ctl.mux, a.vps, a.pings,
-                               profile=a.profile if client == "ours" else None)
+                r = run_client("ours" if client in srcs else client, ctl.mux, a.vps, a.pings,
+                               profile=a.profile if client == "ours" else None,
+                               src=srcs.get(client))
                 # where the CPU went: on 2 shared cores the three processes
                 # compete, so the client's CPU shows in everyone's wall time
                 r.update(client=client, controller=ctl_kind, ctl_rss_kb=rss_kb(ctl.proc.pid),
