@@ -4,17 +4,23 @@ commands is not lost to the probing rate.  Simulated network, task.Clock."""
 
 from __future__ import annotations
 
+import pytest
+
 from ixpscamper.prober.simnet import make_prober
 from ixpscamper.vp.backend import ProberBackend
+from ixpscamper.vp.opsstate import CountingBackend
 from ixpscamper.vp.source import AttachedSource
 
 DST = "198.51.100.66"
 PATHS = {DST: ["192.0.2.1", DST]}
 
 
-def test_commands_after_an_attach_use_the_slots_since_the_attach():
+@pytest.mark.parametrize("counted", [False, True], ids=["backend", "as-ixp-vp-wraps-it"])
+def test_commands_after_an_attach_use_the_slots_since_the_attach(counted):
     clock, net, prober = make_prober(PATHS, pps=1000)
     backend = ProberBackend(clock, prober=prober)
+    if counted:  # the daemon's backend counts tasks for its status and metrics
+        backend = CountingBackend(backend)
     clock.advance(10.0)  # an idle VP
     out: list[bytes] = []
     t0 = clock.seconds()

@@ -147,7 +147,7 @@ def _replies(record: Any) -> int:
 class CountingBackend:
     """A measurement backend that counts what goes through ``inner``.
 
-    ``parse`` / ``start`` / ``start_for`` / ``close`` behave as the inner
+    ``parse`` / ``start`` / ``start_for`` / ``source_ready`` / ``close`` behave as the inner
     backend's (``start_for`` falls back to ``start`` when the inner one
     has none, which is what :class:`~ixpscamper.vp.source.AttachedSource`
     would do itself); tasks are the inner backend's own objects.
@@ -173,6 +173,11 @@ class CountingBackend:
         if start_for is None:
             return self.start(options)
         return self._track(options, start_for(options, group, weight))
+
+    def source_ready(self) -> None:
+        ready = getattr(self.inner, "source_ready", None)
+        if ready is not None:
+            ready()
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
