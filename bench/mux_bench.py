@@ -182,12 +182,13 @@ def main():
         d = c.ping(vps[i % len(vps)], f"127.0.0.{i % 250 + 1}", count=1)
         d.addCallback(lambda r, s=start: lat.append(time.monotonic() - s))
         ds.append(d)
+    submitted = time.monotonic() - t0
     res = yield defer.DeferredList(ds, consumeErrors=True)
     wall = time.monotonic() - t0
     cpu = time.process_time() - c0
     errs = sum(1 for ok, _ in res if not ok)
     lat.sort()
-    out.update(vps=len(vps), wall=wall, cpu=cpu, errors=errs, median=lat[len(lat) // 2] if lat else None,
+    out.update(vps=len(vps), wall=wall, cpu=cpu, submit=submitted, errors=errs, median=lat[len(lat) // 2] if lat else None,
                p99=lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None)
 def done(_):
     print(json.dumps(out)); reactor.stop()
@@ -215,6 +216,7 @@ starts = {}
 for i in range(pings):
     t = ctrl.do_ping(f"127.0.0.{i % 250 + 1}", inst=insts[i % len(insts)], attempts=1)
     starts[i] = time.monotonic()
+submitted = time.monotonic() - t0
 lat, n = [], 0
 first = t0
 for o in ctrl.responses(timeout=120):
@@ -225,7 +227,7 @@ for o in ctrl.responses(timeout=120):
 wall = time.monotonic() - t0
 cpu = time.process_time() - c0
 lat.sort()
-print(json.dumps(dict(vps=len(insts), wall=wall, cpu=cpu, errors=pings - n + len(list(ctrl.exceptions())),
+print(json.dumps(dict(vps=len(insts), wall=wall, cpu=cpu, submit=submitted, errors=pings - n + len(list(ctrl.exceptions())),
                       median=lat[len(lat) // 2] if lat else None,
                       p99=lat[min(len(lat) - 1, int(0.99 * len(lat)))] if lat else None)))
 """
@@ -382,7 +384,7 @@ def main() -> int:
           + (f", best of {a.repeat}" if a.repeat > 1 else ""))
     print(f"{'client':12} {'controller':13} {'VPs':>4} {'wall s':>7} {'results/s':>10} "
           f"{'median ms':>10} {'p99 ms':>8} {'errors':>6} {'client MiB':>10} "
-          f"{'CPU s: client':>13} {'ctl':>5} {'farm':>5}")
+          f"{'CPU s: client':>13} {'ctl':>5} {'farm':>5} {'submit ms':>9}")
     for r in rows:
         if "error" in r:
             print(f"{r['client']:12} {r['controller']:13} failed: {r['error']}")
@@ -392,7 +394,8 @@ def main() -> int:
         print(f"{r['client']:12} {r['controller']:13} {r['vps']:>4} {r['wall']:>7.2f} "
               f"{a.pings / r['wall']:>10.0f} {r['median'] * 1e3:>10.1f} "
               f"{r['p99'] * 1e3:>8.1f} {r['errors']:>6} {r['peak_rss_kb'] / 1024:>10.1f} "
-              f"{r.get('cpu', float('nan')):>13.2f} {r['ctl_cpu']:>5.2f} {r['farm_cpu']:>5.2f}")
+              f"{r.get('cpu', float('nan')):>13.2f} {r['ctl_cpu']:>5.2f} {r['farm_cpu']:>5.2f} "
+              f"{r.get('submit', float('nan')) * 1e3:>9.0f}")
     print(f"our client: {mem:.2f} KiB per outstanding task")
     if a.json:
         Path(a.json).write_text(json.dumps({"rows": rows, "kib_per_task": mem}))
