@@ -186,3 +186,15 @@ def test_close_sends_what_was_submitted_before_it():
     lab.client.close()
     lab.run(seconds=2)
     assert [str(t.dst) for t in lab.backends["vp1"].started] == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize("text", ["ping 127.0.0.1\n", "ping 127.0.0.1\r", "ping 127.0.0.1\ndone"])
+def test_a_command_is_one_line(text):
+    """A newline in a command is refused before anything is sent, however it
+    is placed (a trailing one too: it would end the line early)."""
+    lab = Lab()
+    lab.run()
+    with pytest.raises(ValueError, match="one line"):
+        lab.client.command("vp1", text)
+    lab.run(seconds=1)
+    assert lab.backends["vp1"].started == []

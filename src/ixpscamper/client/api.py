@@ -63,6 +63,8 @@ _pton4 = functools.partial(socket.inet_pton, socket.AF_INET)
 _ntop4 = functools.partial(socket.inet_ntop, socket.AF_INET)
 
 
+_KINDS = {"ping": PingOptions, "trace": TraceOptions}
+
 # (kind, fields, family) -> the command text before the destination, for
 # options the parser accepted (None: accepted, but no such prefix)
 _checked: dict = {}
@@ -76,7 +78,7 @@ def build_command(kind: str, dst: str, **fields: Any) -> str:
     the options' words then the destination, so both are kept per
     (options, family): a campaign of one command to many addresses builds
     and parses it once, then only checks and appends each address."""
-    cls = {"ping": PingOptions, "trace": TraceOptions}.get(kind)
+    cls = _KINDS.get(kind)
     if cls is None:
         raise ValueError(f"unknown measurement {kind!r}")
     dst_text = str(dst)
@@ -132,6 +134,8 @@ class Task(defer.Deferred, ClientTask):
     Cancelling it halts the task."""
 
     def __init__(self, vp: VP, command: str) -> None:
+        if "\n" in command or "\r" in command:
+            raise ValueError("a command is one line")  # before the strip below hides one
         defer.Deferred.__init__(self, _halt_task)
         ClientTask.__init__(self, command.strip(), _no_callback, _command_userid(command))
         self.vp = vp
