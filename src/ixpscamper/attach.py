@@ -40,7 +40,10 @@ often in a shell pipeline, and importing Twisted and installing a reactor
 was about 150 ms of every run, most of its start-up (the C ``sc_attach``
 takes about 1 ms).  :class:`Loop` is an ``IReactorTime`` (``seconds``,
 ``callLater``), so the driver and the progress line are tested with a
-``twisted.internet.task.Clock`` as before.
+``twisted.internet.task.Clock`` as before.  For the same reason it
+connects before importing the control package (:func:`_control`): a VP's
+pacing schedule starts when a user attaches, as scamper's does, so what
+the client does between connecting and sending is not lost to probing.
 """
 
 from __future__ import annotations
