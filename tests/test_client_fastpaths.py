@@ -382,3 +382,20 @@ def test_build_command_kept_text_is_the_text_built(kind, dsts, data):
     for dst in dsts:   # the first of a (fields, family) builds it, later ones reuse it
         assert _either(build_command, kind, dst, **dict(fields)) == \
             _either(_reference, kind, dst, **dict(fields))
+
+
+def test_gathered_commands_of_a_channel_gone_before_the_flush_are_not_sent():
+    """A channel closed (or its VP gone) between submit and flush: its tasks
+    have failed, so their commands are not sent after all; the others are."""
+    s = Sched()
+    core, writes = _core(n_vps=3, schedule=s)
+    got = {}
+    for vp in (1, 2, 3):
+        core.submit(vp, f"ping 127.0.0.{vp}", lambda r, vp=vp: got.setdefault(vp, r))
+    core.data_received(encode_control(ChannelClose(1)) + encode_control(VpDepart(2)))
+    s.run()
+    # nor are their opens (opening a channel on a departed VP would make
+    # sc_remoted end the whole mux connection)
+    assert _decode_client_stream(writes) == [ChannelOpen(3, 3),
+                                             ChannelData(3, b"ping 127.0.0.3\n")]
+    assert sorted(got) == [1, 2] and all(isinstance(r, Exception) for r in got.values())

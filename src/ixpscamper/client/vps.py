@@ -108,7 +108,7 @@ class MuxClientCore:
         self._write = write
         self._schedule = schedule
         self._flush_due = False
-        self._opens: list[bytes] = []                     # CHANNEL_OPEN frames not yet written
+        self._opens: dict[int, bytes] = {}                # channel -> CHANNEL_OPEN not yet written
         self._pending: dict[int, list[bytes]] = {}        # channel -> bytes not yet written
         self.on_ready = on_ready
         self.on_join = on_join
@@ -148,7 +148,7 @@ class MuxClientCore:
         else:
             # written before any channel's data at the flush: a channel's
             # data never precedes its open
-            self._opens.append(encode_control(ChannelOpen(vp_id, ch)))
+            self._opens[ch] = encode_control(ChannelOpen(vp_id, ch))
             self._due()
         return tc
 
@@ -186,9 +186,15 @@ class MuxClientCore:
         self._flush_due = False
         if self.lost is not None or not (self._opens or self._pending):
             return
-        out = self._opens
-        self._opens = []
+        # a channel closed or whose VP left since is left out: its tasks
+        # have failed, and opening a channel on a VP that is gone is fatal
+        # to the whole mux connection at sc_remoted
+        channels = self._channels
+        out = [frame for ch, frame in self._opens.items() if ch in channels]
+        self._opens = {}
         for ch, parts in self._pending.items():
+            if ch not in channels:
+                continue
             data = parts[0] if len(parts) == 1 else b"".join(parts)
             # frames of at most MAX_FRAME bytes: a controller need not take
             # more in one piece than a single command ever made
@@ -259,7 +265,7 @@ class MuxClientCore:
         if self.lost is not None:
             return
         self.lost = reason
-        self._opens = []
+        self._opens = {}
         self._pending.clear()
         chans = list(self._channels.values())
         self._channels.clear()
