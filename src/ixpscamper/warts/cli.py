@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import os
+import shutil
+import signal
 import stat
 import sys
+import tempfile
+import threading
 from typing import Callable, Optional, Sequence
 
 from ixpscamper.cli_support import guarded
 
 from ixpscamper.warts.jsonfmt import render_json
 from ixpscamper.warts.records import CycleStart, CycleStop, WartsList
-from ixpscamper.warts.reader import WartsError, iter_records_at, iter_text, record_name
+from ixpscamper.warts.reader import (WartsError, _Resolver, iter_part, iter_records_at, iter_text,
+                                     record_name, split_point)
 
 __all__ = ["main_text", "main_json", "run", "build_parser"]
 
@@ -56,15 +62,20 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def _text_lines(f, unprinted=None):
+def _text_lines(f, unprinted=None, part=None):
     """sc_warts2text's output for the records of ``f``; ``unprinted(offset,
-    name)`` for each record it prints nothing for."""
+    name)`` for each record it prints nothing for.  ``part``: ``(resolver,
+    start, stop)`` to read only that part of a file (see :func:`_dump_two`)."""
+    if part is not None:
+        return iter_part(f, "sc_warts2text", *part, True, unprinted)
     return iter_text(f, like="sc_warts2text", unprinted_name=unprinted)
 
 
-def _json_lines(f, unprinted=None):
-    """sc_warts2json's output for the records of ``f`` (``unprinted`` as above)."""
-    for off, rec in iter_records_at(f, like="sc_warts2json"):
+def _json_lines(f, unprinted=None, part=None):
+    """sc_warts2json's output for the records of ``f`` (arguments as above)."""
+    recs = (iter_part(f, "sc_warts2json", *part, False) if part is not None
+            else iter_records_at(f, like="sc_warts2json"))
+    for off, rec in recs:
         s = render_json(rec)
         if s:
             yield s
@@ -82,17 +93,23 @@ def _same_file(a, b) -> Optional[bool]:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _dump(prog: str, name: str, f, render: Callable, out) -> int:
+_AUTO = object()
+
+
+def _dump(prog: str, name: str, f, render: Callable, out, err=None, same=_AUTO,
+          part=None) -> int:
     buf: list[str] = []
     size = 0
     skipped = []
-    err = sys.stderr
+    if err is None:
+        err = sys.stderr
     # The notes come in order with the output where a reader sees both in
     # one file (a terminal, 2>&1): there they join the output's own buffer,
     # which writes the same bytes in the same order as a flush of the
     # output before each note.  Where the two differ, the notes go out in
     # blocks; where it cannot be told, each note flushes the output.
-    same = _same_file(out, err)
+    if same is _AUTO:
+        same = _same_file(out, err)
     notes: list[str] = []
 
     def unprinted(off, what):
@@ -121,7 +138,7 @@ def _dump(prog: str, name: str, f, render: Callable, out) -> int:
             notes.clear()
 
     try:
-        for s in render(f, unprinted):
+        for s in (render(f, unprinted) if part is None else render(f, unprinted, part)):
             buf.append(s)
             size += len(s)
             if size >= _CHUNK:
@@ -136,6 +153,84 @@ def _dump(prog: str, name: str, f, render: Callable, out) -> int:
         return 1
     finish()
     return EXIT_UNPRINTED if skipped else 0
+
+
+#: a regular file at least this large is printed by two processes where the
+#: machine has two cores or more: this one prints the first half while a
+#: forked child renders the second into a temporary file, which is copied
+#: out after it.  ``IXP_WARTS_JOBS=1`` in the environment keeps one process.
+PARALLEL_MIN = 2 << 20
+
+
+def _dump_two(prog: str, name: str, f, render: Callable, out, size: int) -> Optional[int]:
+    """:func:`_dump` of a large regular file in two halves at once; None where it cannot be."""
+    if (os.environ.get("IXP_WARTS_JOBS") == "1" or (os.cpu_count() or 1) < 2
+            or not hasattr(os, "fork") or threading.active_count() > 1):
+        return None
+    same = _same_file(out, sys.stderr)
+    if same is None:
+        return None
+    like = "sc_warts2json" if render is _json_lines else "sc_warts2text"
+    sp = split_point(f, like, size // 2)
+    if sp is None:
+        f.seek(0)
+        return None
+    split, res = sp
+    cout = tempfile.TemporaryFile()
+    cerr = tempfile.TemporaryFile()
+    out.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: the second half, into the temporary files
+        code = 2
+        try:
+            # a file of its own: the parent's shares its offset with this one
+            try:
+                f = open(f"/proc/self/fd/{f.fileno()}", "rb")
+            except OSError:
+                f = open(name, "rb")
+            f.seek(split)
+            eout = io.TextIOWrapper(cerr, encoding=sys.stderr.encoding or "utf-8",
+                                    errors=sys.stderr.errors or "strict", write_through=True)
+            code = _dump(prog, name, f, render, cout, err=eout, same=same,
+                         part=(res, split, None))
+            cout.flush()
+            eout.flush()
+        except BaseException:  # noqa: B036 - the parent prints this half itself then
+            code = 2
+        finally:
+            os._exit(code)
+    try:
+        f.seek(0)
+        rc = _dump(prog, name, f, render, out, same=same, part=(_Resolver(like), 0, split))
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    if rc == 1:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return 1
+    crc = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if crc not in (0, 1, EXIT_UNPRINTED):
+        # the child failed (it cannot for bad input): print its half here
+        f.seek(split)
+        crc = _dump(prog, name, f, render, out, same=same, part=(res, split, None))
+    else:
+        cout.seek(0)
+        shutil.copyfileobj(cout, out, 1 << 20)
+        cerr.seek(0)
+        notes = cerr.read()
+        if notes:
+            out.flush()
+            sys.stderr.flush()
+            sys.stderr.buffer.write(notes)
+            sys.stderr.flush()
+    cout.close()
+    cerr.close()
+    if crc == 1:
+        return 1
+    return EXIT_UNPRINTED if EXIT_UNPRINTED in (rc, crc) else 0
 
 
 def run(prog: str, render: Callable, argv: Sequence[str]) -> int:
@@ -166,7 +261,11 @@ def run(prog: str, render: Callable, argv: Sequence[str]) -> int:
                     out.flush()
                     sys.stderr.write(f"{prog}: {name}: empty file, not a warts file\n")
                     return 1
-                rc = _dump(prog, name, f, render, out)
+                rc = None
+                if stat.S_ISREG(st.st_mode) and st.st_size >= PARALLEL_MIN:
+                    rc = _dump_two(prog, name, f, render, out, st.st_size)
+                if rc is None:
+                    rc = _dump(prog, name, f, render, out)
         if rc == 1:
             return rc
         status = status or rc

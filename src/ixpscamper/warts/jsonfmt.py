@@ -170,19 +170,23 @@ def _trace(t: Trace) -> str:
     return "".join(s)
 
 
+_PROTO_JSON = {1: '"icmp"', 58: '"icmp"', 6: '"tcp"', 17: '"udp"'}
+
+
 def _reply(p: Ping, r) -> str:
-    a = addr_str(r.addr)
-    proto = r.reply_proto
-    if proto in (1, 58):
-        pstr = '"icmp"'
-    elif proto == 6:
-        pstr = '"tcp"'
-    elif proto == 17:
-        pstr = '"udp"'
+    ra = r.addr
+    if type(ra) is _V4:
+        v = 4
+        a = _v4strs.get(ra._ip) or addr_str(ra)
     else:
+        v = ra.version
+        a = addr_str(ra)
+    proto = r.reply_proto
+    pstr = _PROTO_JSON.get(proto)
+    if pstr is None:
         pstr = str(proto)
-    s = [f'{{"from":"{a}", "seq":{r.probe_id}, "reply_size":{r.reply_size}, '
-         f'"reply_ttl":{r.reply_ttl}, "reply_proto":{pstr}']
+    s = (f'{{"from":"{a}", "seq":{r.probe_id}, "reply_size":{r.reply_size}, '
+         f'"reply_ttl":{r.reply_ttl}, "reply_proto":{pstr}')
     us = r.rtt & 0xFFFFFFFF
     tx = r.tx
     if tx is not None and tx[0] != 0:
@@ -191,30 +195,29 @@ def _reply(p: Ping, r) -> str:
         if rusec >= 1000000:
             rsec += 1
             rusec -= 1000000
-        s.append(f', "tx":{{"sec":{tx[0]}, "usec":{tx[1]}}}, "rx":{{"sec":{rsec & 0xFFFFFFFF}, '
-                 f'"usec":{rusec}}}')
-    s.append(f', "rtt":{rtt_str(us)}')
-    v = r.addr.version
+        s += (f', "tx":{{"sec":{tx[0]}, "usec":{tx[1]}}}, "rx":{{"sec":{rsec & 0xFFFFFFFF}, '
+              f'"usec":{rusec}}}')
+    s += f', "rtt":{us // 1000}.{_MS3[us % 1000]}'
     if v == 4:
-        s.append(f', "probe_ipid":{r.probe_ipid}, "reply_ipid":{r.reply_ipid}')
+        s += f', "probe_ipid":{r.probe_ipid}, "reply_ipid":{r.reply_ipid}'
     elif v == 6 and r.flags & 0x02:
-        s.append(f', "reply_ipid":{r.reply_ipid32}')
+        s += f', "reply_ipid":{r.reply_ipid32}'
     if (proto == 1) if v == 4 else (v == 6 and proto == 58):  # SCAMPER_PING_REPLY_IS_ICMP
-        s.append(f', "icmp_type":{r.icmp_type}, "icmp_code":{r.icmp_code}')
+        s += f', "icmp_type":{r.icmp_type}, "icmp_code":{r.icmp_code}'
     elif proto == 6:
-        s.append(f', "tcp_flags":{r.tcp_flags}')
+        s += f', "tcp_flags":{r.tcp_flags}'
     if r.rr is not None:
-        s.append(', "RR":[' + ",".join(f'"{addr_str(x)}"' for x in r.rr) + "]")
+        s += ', "RR":[' + ",".join([f'"{addr_str(x)}"' for x in r.rr]) + "]"
     if r.ts_times is not None:
         if not p.flags & 0x08:
             ips = r.ts_addrs or []
-            s.append(', "tsandaddr":[' + ",".join(
+            s += ', "tsandaddr":[' + ",".join([
                 f'{{"ip":"{addr_str(ips[i]) if i < len(ips) else "(null)"}","ts":{x & 0xFFFFFFFF}}}'
-                for i, x in enumerate(r.ts_times)) + "]")
+                for i, x in enumerate(r.ts_times)]) + "]"
         else:
-            s.append(', "tsonly":[' + ",".join(str(x & 0xFFFFFFFF) for x in r.ts_times) + "]")
-    s.append("}")
-    return "".join(s)[:511]  # scamper's 512-byte buffer
+            s += ', "tsonly":[' + ",".join([str(x & 0xFFFFFFFF) for x in r.ts_times]) + "]"
+    s += "}"
+    return s if len(s) < 512 else s[:511]  # scamper's 512-byte buffer
 
 
 def _ping(p: Ping) -> str:
@@ -249,8 +252,11 @@ def _ping(p: Ping) -> str:
         s.append(', "probe_tsps":[' + ",".join(f'"{addr_str(a)}"' for a in p.probe_tsps) + "]")
     s = ["".join(s)[:1023]]  # the header is built in a 1024-byte buffer
     sent = p.ping_sent
-    reps = [r for r in sorted(p.replies, key=lambda r: r.probe_id) if r.probe_id < sent]
-    s.append(', "responses":[' + ",".join([_reply(p, r) for r in reps]) + "],")
+    replies = p.replies
+    if any(replies[i].probe_id > replies[i + 1].probe_id for i in range(len(replies) - 1)):
+        replies = sorted(replies, key=lambda r: r.probe_id)
+    s.append(', "responses":[' + ",".join([_reply(p, r) for r in replies if r.probe_id < sent])
+             + "],")
     nrep, ndups, mn, avg, mx, sd = ping_stats(p)
     st = f'"statistics":{{"replies":{nrep}'
     if sent:

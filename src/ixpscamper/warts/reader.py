@@ -46,7 +46,7 @@ from ixpscamper.warts.records import (
 )
 
 __all__ = ["WartsError", "WartsDecoder", "iter_records", "iter_records_at", "iter_text",
-           "read_records", "record_name",
+           "read_records", "record_name", "split_point", "iter_part",
            "MAX_RECORD_LENGTH", "MAGIC"]
 
 MAGIC = 0x1205
@@ -1881,16 +1881,21 @@ class WartsDecoder:
         return len(self._buf)
 
 
-def _iter_raw(fileobj: BinaryIO, like: Optional[str] = None):
+def _iter_raw(fileobj: BinaryIO, like: Optional[str] = None, start: int = 0,
+              stop: Optional[int] = None):
     """Yield ``(type, body, offset)`` per record, checking only the framing.
 
     With ``like`` (a Debian tool's name), a stream that ends right after a
     whole record header ends cleanly, as it does for scamper's reader (it
     takes the missing body for a read to retry later, then sees the end).
+    ``start``: the stream offset ``fileobj`` is at (a record boundary);
+    ``stop``: a record boundary to end at.
     """
-    offset = 0
+    offset = start
     read = fileobj.read
     while True:
+        if stop is not None and offset >= stop:
+            return
         hdr = read(8)
         if not hdr:
             return
@@ -1973,14 +1978,18 @@ def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None,
     given instead, with ``(offset, record_name(record))``, which spares
     building the records the tool does not print (most dealias methods).
     """
+    return _text_gen(_Resolver(like), _iter_raw(fileobj, like), unprinted, unprinted_name)
+
+
+def _text_gen(res: "_Resolver", raw, unprinted=None, unprinted_name=None) -> Iterator[str]:
+    """:func:`iter_text` of the records ``raw`` (:func:`_iter_raw`) yields, read with ``res``."""
     from ixpscamper.warts.text import render_text
-    res = _Resolver(like)
     decode = res.decode
     fast = res.trace_text
     dl_text = res.dealias_text
     tlb_text = res.tracelb_text
     ping_text = res.ping_text
-    for rtype, body, offset in _iter_raw(fileobj, like):
+    for rtype, body, offset in raw:
         if rtype == 6:
             s = fast(body)
             if s is not None:
@@ -2018,6 +2027,42 @@ def iter_text(fileobj: BinaryIO, *, like: Optional[str] = None,
                 unprinted_name(offset, record_name(rec))
             elif unprinted is not None:
                 unprinted(offset, rec)
+
+
+def split_point(fileobj: BinaryIO, like: Optional[str], target: int):
+    """The first record boundary at or past ``target``, for reading a file in two parts.
+
+    Returns ``(offset, resolver)``: the resolver knows the lists and cycles
+    the records before ``offset`` define, so that the records from there on
+    read as they do in one pass (:func:`iter_part`).  None when there is no
+    such boundary or the file is faulty before it (one pass then reports
+    the fault).  ``fileobj`` is read from its start.
+    """
+    res = _Resolver(like)
+    try:
+        for rtype, body, offset in _iter_raw(fileobj, like):
+            if offset >= target:
+                return offset, res
+            if rtype <= 4:
+                res.decode(rtype, body, offset)
+    except WartsError:
+        return None
+    return None
+
+
+def iter_part(fileobj: BinaryIO, like: Optional[str], res: "_Resolver", start: int,
+              stop: Optional[int], text: bool, unprinted_name=None) -> Iterator:
+    """The records (``text``: the text) of the part ``[start, stop)`` of a stream.
+
+    ``fileobj`` is at ``start``; ``res`` is the :func:`split_point` state
+    for ``start`` (a fresh resolver for 0).  Text as :func:`iter_text`;
+    records as ``(offset, record)`` pairs like :func:`iter_records_at`.
+    """
+    raw = _iter_raw(fileobj, like, start, stop)
+    if text:
+        return _text_gen(res, raw, None, unprinted_name)
+    decode = res.decode
+    return ((offset, decode(rtype, body, offset)) for rtype, body, offset in raw)
 
 
 def read_records(data: bytes, *, skip_unknown: bool = False) -> list:
