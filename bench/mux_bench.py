@@ -19,7 +19,16 @@ outstanding task (client RSS growth with every task submitted and none
 answered yet is not measurable with an instant backend, so it is measured
 separately: tasks submitted to a VP farm that never answers).
 
-Run as root or not: ``python3 bench/mux_bench.py [--vps 100] [--pings 10000]``.
+Also per row: the CPU seconds the client, the controller and the farm
+spent during the run (on a 2-core machine the three compete, so a client's
+CPU shows in everyone's wall time) and how long the client's submit loop
+took (ScamperCtrl only queues there; its I/O starts in ``responses()``).
+
+Run as root or not: ``python3 bench/mux_bench.py [--vps 100] [--pings 10000]``;
+``--repeat N`` runs the pairings in turn N times and keeps each one's best
+wall (the machine is shared), ``--baseline REV`` adds a row for our client
+as of git revision REV, ``--profile FILE`` runs only ours -> ours with the
+client under cProfile and prints its top functions.
 """
 
 from __future__ import annotations
