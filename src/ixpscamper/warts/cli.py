@@ -17,12 +17,8 @@ import argparse
 import gc
 import io
 import os
-import shutil
-import signal
 import stat
 import sys
-import tempfile
-import threading
 from typing import Callable, Optional, Sequence
 
 from ixpscamper.cli_support import guarded
@@ -164,9 +160,14 @@ PARALLEL_MIN = 2 << 20
 
 def _dump_two(prog: str, name: str, f, render: Callable, out, size: int) -> Optional[int]:
     """:func:`_dump` of a large regular file in two halves at once; None where it cannot be."""
+    threading = sys.modules.get("threading")  # (not imported: no other thread)
     if (os.environ.get("IXP_WARTS_JOBS") == "1" or (os.cpu_count() or 1) < 2
-            or not hasattr(os, "fork") or threading.active_count() > 1):
+            or not hasattr(os, "fork")
+            or (threading is not None and threading.active_count() > 1)):
         return None
+    import shutil
+    import signal
+    import tempfile
     same = _same_file(out, sys.stderr)
     if same is None:
         return None
