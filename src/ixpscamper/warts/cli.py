@@ -169,19 +169,22 @@ def _dump_two(prog: str, name: str, f, render: Callable, out, size: int) -> Opti
     import signal
     import tempfile
     same = _same_file(out, sys.stderr)
-    if same is None:
+    if same is None or not hasattr(sys.stderr, "buffer"):
         return None
     like = "sc_warts2json" if render is _json_lines else "sc_warts2text"
     sp = split_point(f, like, size // 2)
+    f.seek(0)
     if sp is None:
-        f.seek(0)
         return None
     split, res = sp
-    cout = tempfile.TemporaryFile()
-    cerr = tempfile.TemporaryFile()
     out.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    try:
+        cout = tempfile.TemporaryFile()
+        cerr = tempfile.TemporaryFile()
+        pid = os.fork()
+    except OSError:  # no room for the temporary files, no process: one pass
+        return None
     if pid == 0:  # the child: the second half, into the temporary files
         code = 2
         try:
