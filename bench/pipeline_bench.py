@@ -4,6 +4,14 @@
 Run as root (the VPs open raw sockets), from the repository root::
 
     python3 bench/pipeline_bench.py [--count 1000] [--pps 1000] [--skip-cut]
+        [--impatient-only [--repeat N]] [--timeline] [--pycache]
+
+``--timeline`` says where each throughput run's time went: the client's
+start-up (first task), the probing (first to last probe, the probe rate,
+the most probes in any 100 ms / 1 s), the results (last ping out, how
+long after its timeout each came) and the client's exit and CPU time.
+``--pycache`` lets our programs keep their compiled bytecode, as an
+installed package does, when the environment sets PYTHONDONTWRITEBYTECODE.
 
 Every probe goes to 127.0.0.0/8 (distinct destinations 127.1.x.y, since
 scamper runs one task per destination at a time).  In one run it measures:
