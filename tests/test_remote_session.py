@@ -639,3 +639,65 @@ def test_admit_hook_refuses_master_new_before_any_state():
                             admit=lambda name, replaces: asked.append((name, replaces)))
     again.data_received(encode_frame(0, 0, MasterNew(b"N" * 8, b"n").encode()))
     assert asked[1:] == [(b"n", False), (b"n", True)]
+
+
+class _Recorder:
+    """Events of delivery and of writes, in the order they happen."""
+
+    def __init__(self):
+        self.log = []
+
+
+def test_acks_of_one_read_go_out_in_one_write_after_their_deliveries():
+    # One transport write per received frame cost the controller as much as
+    # the relaying; the ACKs of the frames of one read are written together,
+    # in order, and only after every one of those frames was delivered.
+    clock = Clock()
+    rec = _Recorder()
+
+    class App(CtrlApp):
+        def channel_data(self, s, ch, data):
+            rec.log.append(("delivered", bytes(data)))
+
+    core = ControllerCore(clock, App())
+    out, closed = [], []
+
+    def write(b):
+        rec.log.append(("write", b))
+        out.append(b)
+
+    conn = core.connection("127.0.0.1:7", write, closed.append)
+    conn.data_received(encode_frame(0, 0, MasterNew(b"Z" * 8, b"x").encode()))
+    sess = conn.session
+    sess.channels[1] = False  # channel 1 open (as after open_channel + its ACK)
+    rec.log.clear()
+    frames = b"".join(encode_frame(i, 1, b"r%d" % i) for i in range(5))
+    conn.data_received(frames)
+    assert rec.log == [("delivered", b"r%d" % i) for i in range(5)] + [
+        ("write", b"".join(encode_frame(sess.snd_nxt, 0, Ack(i).encode()) for i in range(5)))]
+    assert not closed
+
+
+def test_held_acks_precede_any_later_frame_on_the_wire():
+    # a reliable frame sent while a read is being handled (here: a command
+    # written from inside a delivery) goes out after the ACKs already due,
+    # in the same write; the rest of the read's ACKs follow in one more
+    clock = Clock()
+
+    class App(CtrlApp):
+        def channel_data(self, s, ch, data):
+            if data == b"r1":
+                s.channel_write(1, b"cmd\n")
+
+    core = ControllerCore(clock, App())
+    out = []
+    conn = core.connection("127.0.0.1:7", out.append, lambda r: None)
+    conn.data_received(encode_frame(0, 0, MasterNew(b"Z" * 8, b"x").encode()))
+    conn.session.channels[1] = False
+    out.clear()
+    conn.data_received(encode_frame(0, 1, b"r0") + encode_frame(1, 1, b"r1") + encode_frame(2, 1, b"r2"))
+    wire = b"".join(out)
+    dec = FrameDecoder()
+    got = [(f.channel, decode_control(f.payload) if f.channel == 0 else f.payload) for f in dec.feed(wire)]
+    assert got == [(0, Ack(0)), (1, b"cmd\n"), (0, Ack(1)), (0, Ack(2))]
+    assert len(out) == 2

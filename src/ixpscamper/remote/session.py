@@ -156,6 +156,8 @@ class _Link:
         self.unacked_total = 0
         self._write: Optional[Write] = None   # set only while established
         self._close: Optional[Close] = None
+        # ACKs due while one read is handled (see _hold_acks), or None
+        self._held_acks: Optional[list[bytes]] = None
         self._last_send = 0.0
         self._last_recv = 0.0
         self._timer: Optional[IDelayedCall] = None
@@ -200,7 +202,28 @@ class _Link:
     def _fail(self, reason: str) -> None:
         raise NotImplementedError
 
+    def _hold_acks(self) -> None:
+        """Gather the ACKs due until :meth:`_release_acks` into one write.
+
+        A write per received frame cost the controller as much as relaying
+        the frame.  The contract is kept: each frame is delivered before its
+        ACK is written (they are written after the whole read), and frames
+        keep their order on the wire (anything written meanwhile carries
+        the ACKs due before it in front of it).
+        """
+        if self._held_acks is None:
+            self._held_acks = []
+
+    def _release_acks(self) -> None:
+        held, self._held_acks = self._held_acks, None
+        if held and self._write is not None:
+            self._raw(b"".join(held))
+
     def _raw(self, data: bytes) -> None:
+        held = self._held_acks
+        if held:
+            data = b"".join(held) + data
+            held.clear()
         self._last_send = self.clock.seconds()
         try:
             self._write(data)  # type: ignore[misc]
@@ -293,7 +316,11 @@ class _Link:
 
     def _send_ack(self, seq: int) -> None:
         if self._write is not None:
-            self._raw(_ACK_HEAD(self.snd_nxt, 0, 5) + b"\x05" + seq.to_bytes(4, "big"))
+            ack = _ACK_HEAD(self.snd_nxt, 0, 5) + b"\x05" + seq.to_bytes(4, "big")
+            if self._held_acks is not None:
+                self._held_acks.append(ack)
+            else:
+                self._raw(ack)
 
     def _on_data(self, channel: int, data: bytes) -> None:
         raise NotImplementedError
@@ -379,6 +406,7 @@ class VPSession(_Link):
         dec = self._decoder
         if dec is None:
             return
+        self._hold_acks()
         try:
             for f in dec.feed(data):
                 if self.state == self.ESTABLISHED:
@@ -388,7 +416,10 @@ class VPSession(_Link):
                 if self._decoder is not dec:  # closed while handling
                     return
         except ProtocolError as e:
+            self._release_acks()  # the frames before the bad one were delivered
             self._fail(str(e))
+        finally:
+            self._release_acks()
 
     def _fail(self, reason: str) -> None:
         close = self._close
@@ -701,17 +732,29 @@ class ControllerConnection:
         dec = self._decoder
         if dec is None:
             return
+        held = None  # the session whose ACKs this read gathers (see _Link._hold_acks)
         try:
             for f in dec.feed(data):
                 sess = self.session
                 if sess is None:
                     self._handshake(f)
                 else:
+                    if sess is not held:
+                        if held is not None:
+                            held._release_acks()
+                        sess._hold_acks()
+                        held = sess
                     sess._handle(f)
                 if self._decoder is not dec:
                     return
         except ProtocolError as e:
+            if held is not None:
+                held._release_acks()  # the frames before the bad one were delivered
+                held = None
             self._do_close(f"protocol error: {e}")
+        finally:
+            if held is not None:
+                held._release_acks()
 
     def _handshake(self, f: Frame) -> None:
         if f.channel != 0 or f.seq != 0:
