@@ -82,11 +82,6 @@ def unsupported_dealias(options) -> Optional[str]:
         return f"dealias -m {options.method} is not supported by the ixpscamper prober"
     if any(pd.method.startswith("tcp") for pd in options.probedefs):
         return "dealias with TCP probes is not supported by the ixpscamper prober"
-    if options.dst.version == 6 and any(pd.mtu for pd in options.probedefs):
-        # the fragment identifications are in the replies' fragment headers,
-        # which only the datalink copy keeps (see DealiasRun.uses_dl)
-        return ("dealias over IPv6 with a probedef -M (packet-too-big, fragment IDs) is not "
-                "supported by the ixpscamper prober yet")
     if options.method in ("prefixscan", "bump") and options.dst.version != 4:
         return f"dealias -m {options.method} needs IPv4 addresses"
     for pd in options.probedefs:

@@ -427,6 +427,10 @@ class Prober:
         task.ifindex = route.ifindex
         if o.kind == "dealias":
             task.run = DealiasRun(o, src, task, self.rng)
+            # over IPv6 the identifications are in the replies' fragment
+            # headers, which only the datalink copy keeps (the socket's is
+            # reassembled): scamper's DEALIAS_STATE_FLAG_DL
+            task.use_dl = task.run.uses_dl and task.family == 6
             for pd in o.probedefs[1:]:
                 self._claim_key(task, (task.family, _probedef_kind(pd), pd.sport))
         elif o.kind == "tracelb":
