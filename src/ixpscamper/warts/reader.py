@@ -419,6 +419,8 @@ def _compile(kind: str, flagbytes: bytes, variant: Optional["_Variant"] = None):
         # the text fast path: addresses as (text, is_ipv4), no objects
         env["_addr"] = _addr_text
         env["_saddr"] = _saddr_text
+        env["_acache"] = _text_addr_cache
+        env["_addr_slow"] = _text_addr_slow
     nvals = len(spec)
     present = set()
     run: list[tuple[int, str]] = []
@@ -841,12 +843,24 @@ def _addr_text(buf, pos, table):
     return table[idx], pos + 5
 
 
+_saddr_text_cache: dict = {}
+
+
 def _saddr_text(buf, pos):
     if buf[pos] == 0:
         raise _Bad("static address of length 0")
     atype, raw, end = _addr_bytes(buf, pos)
-    from ixpscamper.warts.text import addr_str
-    return (addr_str(_mkaddr(atype, raw)), atype == 1), end
+    # (only well-formed fields are cache keys: the value is as long as the type says)
+    key = buf[pos:end] if end - pos == len(raw) + 2 else None
+    ent = _saddr_text_cache.get(key) if key is not None else None
+    if ent is None:
+        from ixpscamper.warts.text import addr_str
+        ent = (addr_str(_mkaddr(atype, raw)), atype == 1)
+        if key is not None:
+            if len(_saddr_text_cache) >= _ADDR_CACHE_MAX:
+                _saddr_text_cache.clear()
+            _saddr_text_cache[bytes(key)] = ent
+    return ent, end
 
 
 class _Decline(Exception):
@@ -1038,6 +1052,12 @@ _variant("reply_t", "reply",
          " v14[1] if v14 is not None else None)), end",
          none_msg="ping reply without fields", _line=ping_reply_line)
 
+# trace (text): list, cycle, flags, hop count, src, dst, rtr (addresses as
+# (text, is IPv4), see _addr_text)
+_variant("trace_hdr_t", "trace_text",
+         "return (v1, v2, v32 if v32 is not None else (v8 or 0), v19, v26, v27, v30), end",
+         none_msg="trace without header fields")
+
 _DEALIAS_METHODS = {1: "mercator", 2: "ally", 3: "radargun", 4: "prefixscan", 5: "bump",
                     6: "midarest", 7: "midardisc"}
 _DEALIAS_RESULTS = {0: "none", 1: "aliases", 2: "not aliases"}
@@ -1227,15 +1247,9 @@ class _Resolver:
         """
         try:
             table: list = []
-            v, pos = _params("trace_text", buf, 0, table)
-            if v is None:
-                return None
-            (lid, cid, sgid, dgid, start, sr, sd, f8, att, hl, meth, psize, sport, dport, fh,
-             tos, wait, loops, hc, gl, ga, la, probec, wp, conf, src, dst, uid, off, rtr, sq, f32,
-             stophop, errmsg) = v
+            (lid, cid, flags, hc, src, dst, rtr), pos = _sub("trace_hdr_t", buf, 0, table)
             if dst is None or (lid and lid not in self.lists) or (cid and cid not in self.cycles):
                 return None
-            flags = f32 if f32 is not None else (f8 or 0)
             if flags & 0x01:
                 return None
             from ixpscamper.warts.text import _STAR_LINE
