@@ -9,6 +9,12 @@ ally among the dealias methods; records of types neither scamper version
 prints) is not dropped silently: one line ``PROG: FILE: offset N: TYPE
 record not printed`` goes to stderr, the rest of the file is printed, and
 the exit status is 3 (unless a fault makes it 1).
+
+A regular file of :data:`PARALLEL_MIN` bytes or more is printed by two
+processes where the machine has two cores (the second half rendered by a
+forked child into a temporary file, copied out after the first half):
+what is printed, in what order, and the exit status are those of one
+pass.  ``IXP_WARTS_JOBS=1`` in the environment keeps to one process.
 """
 
 from __future__ import annotations
