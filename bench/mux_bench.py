@@ -143,7 +143,10 @@ class Ctl:
         self.mux = work / f"{kind}.mux"
         self.log = open(work / f"{kind}.log", "wb")
         if kind == "ours":
-            argv = TWISTD + ["-n", "--pidfile=", "-l", "-", "ixp-remoted", "-P",
+            prof = os.environ.get("MUX_BENCH_CTL_PROFILE")
+            # our controller under cProfile (twistd's own option), stats to that file
+            prof_args = ["--profile", prof, "--profiler", "cprofile", "--savestats"] if prof else []
+            argv = TWISTD + ["-n", "--pidfile=", "-l", "-", *prof_args, "ixp-remoted", "-P",
                              f"127.0.0.1:{self.port}", "-M", str(self.mux)]
         else:
             argv = [str(S26 / "bin" / "sc_remoted"), "-P", f"127.0.0.1:{self.port}",

@@ -65,6 +65,27 @@ class MuxHub:
         self._by_key: dict[object, HubVP] = {}
         self._next_id = 1
         self.clients: set[MuxServerConnection] = set()
+        self._holding = 0
+        self._dirty: list["MuxProtocol"] = []
+
+    # ---- gathering writes ------------------------------------------------
+
+    def hold(self) -> None:
+        """Gather what clients are sent until the matching :meth:`release`.
+
+        The controller holds while it handles one read from a VP: the
+        results in it reach each client in one write, not one per frame (a
+        write per frame cost more than the relaying).  Order is kept: a
+        client's writes are queued in order and flushed together.
+        """
+        self._holding += 1
+
+    def release(self) -> None:
+        self._holding -= 1
+        if self._holding == 0 and self._dirty:
+            dirty, self._dirty = self._dirty, []
+            for p in dirty:
+                p._flush()
 
     # ---- VPs (from the controller) --------------------------------------
 
@@ -143,6 +164,7 @@ class MuxProtocol(Protocol):
         self.label = label
         self.conn: Optional[MuxServerConnection] = None
         self._paused = 0
+        self._held: list[bytes] = []
 
     def connectionMade(self) -> None:
         self.conn = MuxServerConnection(self.hub, self._write, self._close, self.label)
@@ -151,6 +173,22 @@ class MuxProtocol(Protocol):
         self.hub.attach(self.conn)
 
     def _write(self, data: bytes) -> None:
+        if self.hub._holding:
+            if not self._held:
+                self.hub._dirty.append(self)
+            self._held.append(data)
+            return
+        self._send(data)
+
+    def _flush(self) -> None:
+        held = self._held
+        if held:
+            data = b"".join(held)
+            held.clear()
+            if self.conn is not None and not self.conn.closed:
+                self._send(data)
+
+    def _send(self, data: bytes) -> None:
         t = self.transport
         if _pending(t) + len(data) > self.hub.max_backlog:
             log.warn("{client} is not reading ({n} bytes pending); closing it",
@@ -162,6 +200,11 @@ class MuxProtocol(Protocol):
         t.write(data)
 
     def _close(self, reason: str) -> None:
+        if self._held:
+            # what was sent before the close is delivered, as an unheld write would be
+            data = b"".join(self._held)
+            self._held.clear()
+            self._send(data)
         log.warn("{client} closed: {reason}", client=self.label, reason=reason)
         self.hub.detach(self.conn)
         self.transport.loseConnection()
@@ -182,6 +225,7 @@ class MuxProtocol(Protocol):
         self.conn.data_received(data)
 
     def connectionLost(self, reason=None) -> None:
+        self._held.clear()
         if self.conn is not None and not self.conn.closed:
             log.info("{client} disconnected", client=self.label)
             self.conn.connection_lost()

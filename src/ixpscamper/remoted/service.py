@@ -553,7 +553,16 @@ class VPProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         if self.conn is not None:  # None: refused at accept
-            self.conn.data_received(data)
+            hub = self.svc.hub
+            if hub is None:
+                self.conn.data_received(data)
+                return
+            # the results in this read reach each mux client in one write
+            hub.hold()
+            try:
+                self.conn.data_received(data)
+            finally:
+                hub.release()
 
     def connectionLost(self, reason=None) -> None:
         if self.counted:
