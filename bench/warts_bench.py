@@ -195,10 +195,18 @@ def decode_all(path: str) -> int:
     return n
 
 
+def _note_bytecode() -> None:
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("note: PYTHONDONTWRITEBYTECODE is set: every run of our CLIs compiles their "
+              "modules first (~50 ms here); an installed package has its bytecode "
+              "(PYTHONPYCACHEPREFIX=DIR, PYTHONDONTWRITEBYTECODE unset, times that)")
+
+
 def main_mixed(args) -> int:
     nrecs = args.traces
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
           f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates all figures)")
+    _note_bytecode()
     tmpdir = tempfile.mkdtemp(prefix="warts-bench-")
     path = args.keep or os.path.join(tmpdir, "mixed.warts")
     try:
@@ -259,6 +267,7 @@ def main() -> int:
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
           f"load average {os.getloadavg()[0]:.2f} (other work on the machine inflates all figures)")
+    _note_bytecode()
     tmpdir = tempfile.mkdtemp(prefix="warts-bench-")
     path = args.keep or os.path.join(tmpdir, "bench.warts")
     try:
