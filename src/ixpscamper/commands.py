@@ -753,33 +753,37 @@ def _parse_ping_wait(value: str) -> int:
     return us
 
 
-def _parse_ping_timeout(value: str) -> int:
-    """ping -W: microseconds.  A bare integer is read as 20211212 reads it
-    (strtol base 0: ``010`` is 8 s); anything else as 2026 does (``1.5``,
-    ``1.0s``, ``500ms``), within 2026's limits of 1 ms - 255 s."""
+def time_arg(value: str, unit: int, letter: str, what: str) -> int | None:
+    """A time option's value in microseconds, as the two scamper versions read it.
+
+    A bare integer is read as 20211212 reads it (strtol base 0: ``010`` is
+    8), in ``unit`` microseconds; None if strtol refuses it or it is
+    negative (each option then names its own range).  Anything else is
+    read as 2026 does (``1.5``, ``1.0s``, ``500ms``; a bare fraction in
+    ``unit``); a value 2026 refuses raises ``-L failed: malformed WHAT``.
+    """
     if _NUM.fullmatch(value):
-        t = _strtol(value)
-        us = None if t is None or t < 0 else t * 1_000_000
-    else:
-        us = _timeval_fromstr(value, 1_000_000)
-        if us is None:
-            raise CommandError(f"-W failed: malformed timeout '{_show(value)}'")
+        v = _strtol(value)
+        return None if v is None or v < 0 else v * unit
+    us = _timeval_fromstr(value, unit)
+    if us is None:
+        raise CommandError(f"-{letter} failed: malformed {what} '{_show(value)}'")
+    return us
+
+
+def _parse_ping_timeout(value: str) -> int:
+    """ping -W: microseconds, within 2026's limits of 1 ms - 255 s."""
+    us = time_arg(value, 1_000_000, "W", "timeout")
     if us is None or not 1000 <= us <= 255_000_000:
         raise CommandError("-W failed: timeout must be within 1ms - 255s")
     return us
 
 
 def _parse_trace_wait(value: str) -> int:
-    """trace -w: whole seconds, 1-10; a bare integer as 20211212 reads it."""
-    if _NUM.fullmatch(value):
-        v = _strtol(value)
-        us = None if v is None or v < 0 else v * 1_000_000
-    else:
-        us = _timeval_fromstr(value, 1_000_000)
-        if us is None:
-            raise CommandError(f"-w failed: malformed timeout '{_show(value)}'")
-        if us % 1_000_000:
-            raise CommandError(f"-w failed: timeout cannot have fractions of second, got '{_show(value)}'")
+    """trace -w: whole seconds, 1-10."""
+    us = time_arg(value, 1_000_000, "w", "timeout")
+    if us is not None and us % 1_000_000:
+        raise CommandError(f"-w failed: timeout cannot have fractions of second, got '{_show(value)}'")
     if us is None or not 1_000_000 <= us <= 10_000_000:
         raise CommandError("-w failed: timeout must be within 1s - 10s")
     return us // 1_000_000
@@ -789,18 +793,11 @@ def _parse_trace_wait_probe(value: str) -> int:
     """trace -W: centiseconds (the record's unit), at most 2 s.  A bare
     integer counts 10 ms units (both versions); with a unit or a fraction it
     is read as 2026 does (``0.05s``, ``50ms``, ``5.0``), in steps of 10 ms."""
-    if _NUM.fullmatch(value):
-        v = _strtol(value)
-        if v is None or v < 0:
-            raise CommandError(f"-W failed: malformed inter-probe delay '{_show(value)}'")
-        us = v * 10_000
-    else:
-        t = _timeval_fromstr(value, 10_000)
-        if t is None:
-            raise CommandError(f"-W failed: malformed inter-probe delay '{_show(value)}'")
-        if t % 10_000:
-            raise CommandError(f"-W failed: inter-probe granularity limited to 10ms, got '{_show(value)}'")
-        us = t
+    us = time_arg(value, 10_000, "W", "inter-probe delay")
+    if us is None:
+        raise CommandError(f"-W failed: malformed inter-probe delay '{_show(value)}'")
+    if us % 10_000:
+        raise CommandError(f"-W failed: inter-probe granularity limited to 10ms, got '{_show(value)}'")
     if us > 2_000_000:
         raise CommandError("-W failed: inter-probe delay cannot be > 2s")
     return us // 10_000

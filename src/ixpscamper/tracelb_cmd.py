@@ -23,8 +23,8 @@ from typing import Optional, Union
 
 import attrs
 
-from .commands import (CommandError, _addr, _family_addr, _int_in, _scan, _show, _NUM,
-                       _strtol, _timeval_fromstr, destination_problem, sport_default)
+from .commands import (CommandError, _addr, _family_addr, _int_in, _scan, _show, _strtol,
+                       destination_problem, sport_default, time_arg)
 
 __all__ = ["TracelbOptions", "parse_tracelb", "TRACELB_METHODS"]
 
@@ -109,28 +109,16 @@ class TracelbOptions:
 
 
 def _wait(value: str) -> int:
-    if _NUM.fullmatch(value):
-        v = _strtol(value)
-        us = None if v is None or v < 0 else v * 1_000_000
-    else:
-        us = _timeval_fromstr(value, 1_000_000)
-        if us is None:
-            raise CommandError(f"-w failed: malformed timeout '{_show(value)}'")
-        if us % 1_000_000:
-            raise CommandError("-w failed: timeout cannot have fractions of second")
+    us = time_arg(value, 1_000_000, "w", "timeout")
+    if us is not None and us % 1_000_000:
+        raise CommandError("-w failed: timeout cannot have fractions of second")
     if us is None or not 1_000_000 <= us <= 10_000_000:
         raise CommandError("-w failed: timeout must be within 1s - 10s")
     return us
 
 
 def _wait_probe(value: str) -> int:
-    if _NUM.fullmatch(value):
-        v = _strtol(value)
-        us = None if v is None or v < 0 else v * 10_000
-    else:
-        us = _timeval_fromstr(value, 10_000)
-        if us is None:
-            raise CommandError(f"-W failed: malformed inter-probe delay '{_show(value)}'")
+    us = time_arg(value, 10_000, "W", "inter-probe delay")
     if us is None:
         raise CommandError(f"-W failed: malformed inter-probe delay '{_show(value)}'")
     if us % 10_000:
