@@ -123,8 +123,8 @@ def test_unknown_record_types_are_stepped_over():
     data = BLOBS["trace-icmp"]
     b = boundaries(data)
     odd = struct.pack(">HHI", 0x1205, 0x0099, 5) + b"hello"
-    # host (DNS) is a type this codec still steps over undecoded
-    host = struct.pack(">HHI", 0x1205, 0x000E, 3) + b"abc"
+    # type 0x21 is one no reader decodes: stepped over
+    host = struct.pack(">HHI", 0x1205, 0x0021, 3) + b"abc"
     mixed = data[:b[2]] + odd + data[b[2]:b[3]] + host + data[b[3]:]
     recs, err = decode_all(mixed)
     assert err is None
@@ -138,6 +138,11 @@ def test_unknown_record_types_are_stepped_over():
     http = struct.pack(">HHI", 0x1205, 0x000F, 3) + b"abc"
     recs, err = decode_all(data[:b[3]] + http + data[b[3]:])
     assert len(recs) == 3 and err.offset == b[3] and "http" in err.reason
+    # so are tbit (11), host (14) and owamp (17)
+    for rtype, name in ((0x0B, "tbit"), (0x0E, "host"), (0x11, "owamp")):
+        bad = struct.pack(">HHI", 0x1205, rtype, 3) + b"abc"
+        recs, err = decode_all(data[:b[3]] + bad + data[b[3]:])
+        assert len(recs) == 3 and err.offset == b[3] and name in err.reason, (name, err)
 
 
 def _add_unknown_field(body: bytes, pos: int, fid: int = 40, value: bytes = b"\x01\x02\x03"):

@@ -314,8 +314,6 @@ def test_wartswriter_writes_the_new_types():
     assert b"".join(w.encode(r) for r in read_records(data)) == data
 
 
-@pytest.mark.xfail(strict=True, reason="reader.py's udpprobe decoder reads an absent probe_sent "
-                   "/ probe_count as 0; scamper's default is 1 (see report)")
 def test_udpprobe_with_one_probe_roundtrip():
     up = Udpprobe(start=Timeval(5, 0), probe_count=1,
                   probes=[UdpprobeProbe(Timeval(5, 0), 1234, [UdpprobeReply(Timeval(5, 9), b"x")])])

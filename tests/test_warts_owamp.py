@@ -234,8 +234,6 @@ def test_bad_records(body, words):
     assert ei.value.offset == 0
 
 
-@pytest.mark.xfail(strict=True, reason="reader.py's _RECORD_NAMES names type 32 owamp; "
-                   "it is 17 (see report)")
 def test_errors_name_the_owamp_record():
     with pytest.raises(WartsError, match="bad owamp record"):
         read_records(_rec(b""))

@@ -64,7 +64,7 @@ _tuple_new = tuple.__new__
 _RECORD_NAMES = {1: "list", 2: "cycle start", 3: "cycle definition", 4: "cycle stop",
                  6: "trace", 7: "ping", 8: "tracelb", 9: "dealias", 10: "neighbourdisc",
                  11: "tbit", 12: "sting", 13: "sniff", 14: "host", 15: "http", 16: "udpprobe",
-                 32: "owamp"}
+                 17: "owamp"}
 
 
 class WartsError(Exception):
@@ -1702,14 +1702,16 @@ class _Resolver:
         start = start if start is not None else z
         up = Udpprobe(src, dst, self.list_of(lid), self.cycle_of(cid), uid or 0, sport or 0,
                       dport or 0, start, wt or 0, wp or 0, flags or 0, data or b"", stop or 0,
-                      stopc or 0, pcount or 0, errmsg)
+                      # scamper leaves out a probe count (and probes sent) of 1
+                      stopc or 0, 1 if pcount is None else pcount, errmsg)
 
         def reply(pos):
             rv, pos = _params("up_reply", buf, pos, None, ctx)
             rx, _ln, d, ifname = rv if rv is not None else (None,) * 4
             return UdpprobeReply(rx if rx is not None else z, d or b"", ifname), pos
 
-        sent = sent or 0
+        if sent is None:
+            sent = 1
         if sent:
             p0 = UdpprobeProbe(start, p0_sport or 0)
             for _ in range(p0_replyc or 0):
