@@ -17,7 +17,10 @@ between probes) and bump (two ``-p`` with ``-i``; attempts 3, 1000 ms, the
 bump limit is ``-f``, 30) are IPv4 only, as scamper's: its prefixscan
 builds the addresses to scan from the first four bytes of B, and its bump
 refuses IPv6.  scamper's dealias has no first-hop router option (its ``-r``
-is the radargun round wait), so neither has ours.
+is the radargun round wait), so neither has ours.  The TCP probedef methods
+go with every method but mercator (UDP only), as scamper's; the prober
+refuses a TCP probedef with ``-s``, which scamper 20211212 parses but
+cannot send (its task is never made).
 """
 
 from __future__ import annotations
@@ -63,11 +66,15 @@ class ProbedefOptions:
 
     @property
     def probe_size(self) -> int:
-        """The size probes are sent with: -s, else IP + 8 + 2 (UDP, ICMP) or IP + 20 (TCP)."""
+        """The size probes are sent with: -s, else IP + 8 + 2 (UDP, ICMP) or IP + 20 + 2 (TCP).
+
+        scamper's unsized probe carries two bytes after its L4 header (TCP's
+        a bare 20-byte one).
+        """
         if self.size:
             return self.size
         assert self.dst is not None
-        return (20 if self.dst.version == 4 else 40) + (20 if self.method.startswith("tcp") else 10)
+        return (20 if self.dst.version == 4 else 40) + (22 if self.method.startswith("tcp") else 10)
 
     @property
     def is_icmp(self) -> bool:

@@ -25,8 +25,8 @@ After ``scamper_dealias_do.c``:
   second before probing again; radargun: for each such reply, keeping its
   probes).  A reply without an identification otherwise ends ally with
   NONE.  Those identifications come only with the datalink copy of a reply
-  (``uses_dl``; the socket's copy is reassembled), which the scheduler does
-  not capture for dealias yet: the prober refuses IPv6 with ``-M``.
+  (``uses_dl``; the socket's copy is reassembled): the scheduler listens
+  on the datalink for such a run.
 
 * **radargun** collects IP-IDs for offline analysis: ``attempts`` rounds,
   each probing every definition once (``-O shuffle``: in a new random order
@@ -48,12 +48,27 @@ After ``scamper_dealias_do.c``:
   checks the series again: out of sequence is NOTALIASES, in sequence
   after ``attempts`` bumps ALIASES; a reply of the wrong kind is NONE.
 
-A reply "from the target" is the one the probe asks for (UDP: a port
-unreachable, ICMP: an echo reply), whichever address sent it.
+* **TCP** probedefs (every method but mercator, which takes UDP only):
+  ``tcp-ack`` sends ACKs from one source port with one random sequence
+  and acknowledgement number per definition; ``tcp-ack-sport`` (ACK) and
+  ``tcp-syn-sport`` (SYN) add to the source port a counter kept per
+  target address and draw both numbers anew per probe.  The segment is a
+  bare 20-byte header, window 0, with two bytes of payload (scamper's
+  unsized probe; a TCP probedef with ``-s`` is refused, as scamper 20211212
+  cannot make that task).  The reply that counts is any TCP segment from
+  the target to the probe's ports (the lab's Linux routers: a RST), with
+  its IP-ID and TCP flags; it is matched to the newest probe of that
+  target with those ports, without an IP-ID check.  As scamper 20211212,
+  TCP replies are taken off the datalink and over IPv4 only (``tcp_dl``):
+  over IPv6 the probes go out and only ICMP errors quoting them match.
+  ICMP errors quoting a TCP probe match by its IP-ID, ports and address.
 
-Not here (said plainly): TCP probe methods; IPv6 with ``-M`` in the
-prober (above).  scamper forgets probes older than ten seconds when
-matching replies; this run matches any probe it sent.
+A reply "from the target" is the one the probe asks for (UDP: a port
+unreachable, ICMP: an echo reply, TCP: a TCP segment), whichever address
+sent it.
+
+scamper forgets probes older than ten seconds when matching replies; this
+run matches any probe it sent.
 """
 
 from __future__ import annotations
@@ -80,8 +95,10 @@ def unsupported_dealias(options) -> Optional[str]:
     from ..commands import destination_problem
     if options.method not in ("ally", "mercator", "radargun", "prefixscan", "bump"):
         return f"dealias -m {options.method} is not supported by the ixpscamper prober"
-    if any(pd.method.startswith("tcp") for pd in options.probedefs):
-        return "dealias with TCP probes is not supported by the ixpscamper prober"
+    if any(pd.method.startswith("tcp") and pd.size for pd in options.probedefs):
+        # scamper 20211212 sizes only ICMP probes: with -s its task cannot be
+        # made and it writes no record at all
+        return "dealias: a TCP probedef takes no -s (scamper 20211212 cannot send it)"
     if options.method in ("prefixscan", "bump") and options.dst.version != 4:
         return f"dealias -m {options.method} needs IPv4 addresses"
     for pd in options.probedefs:
@@ -180,7 +197,7 @@ def from_target(d: DealiasProbedef, reply: DealiasReply) -> bool:
             and reply.icmp_code == (3 if reply.proto == 1 else 4)
     if d.is_icmp:
         return reply.is_icmp and reply.icmp_type == (0 if reply.proto == 1 else 129)
-    return reply.is_tcp
+    return d.is_tcp and reply.is_tcp
 
 
 def _probedef_record(pd, src, index: int) -> DealiasProbedef:
@@ -190,7 +207,14 @@ def _probedef_record(pd, src, index: int) -> DealiasProbedef:
         rec.icmp_id, rec.icmp_csum = pd.sport, pd.csum
     else:
         rec.sport, rec.dport = pd.sport, pd.dport
+    if rec.is_tcp:
+        rec.tcp_flags = _TCP_SYN if rec.method == _TCP_SYN_SPORT else _TCP_ACK
     return rec
+
+
+# scamper's probedef methods with TCP (scamper_dealias.h) and the flags they send
+_TCP_ACK_FIXED, _TCP_SYN_SPORT = 2, 6
+_TCP_ACK, _TCP_SYN = 0x10, 0x02
 
 
 class DealiasRun:
@@ -266,6 +290,17 @@ class DealiasRun:
         self._tx_ptb: set[int] = set()  # definitions a PTB was sent for
         self._rx_ipid: set[int] = set()  # definitions whose replies carry an identification
         self._next_tx_ns = 0
+        # TCP: tcp-ack keeps one sport and one random seq/ack per definition;
+        # tcp-ack-sport / tcp-syn-sport add a counter per target address to
+        # the sport (shared by the definitions probing that address) and
+        # draw seq/ack anew for every probe, as scamper's dealias_target_t
+        self._tcp_seqack: dict[int, tuple[int, int]] = {}  # def id -> (seq, ack)
+        self._tcp_sport_n: dict[bytes, int] = {}  # target -> probes it had
+        self._sport: dict[int, int] = {}  # id(probe) -> the TCP sport it left with
+        self._last_sport = 0
+        # scamper 20211212 reads TCP replies off the datalink, and for IPv4
+        # only (do_dealias_handle_dl): an IPv6 RST is never matched
+        self.tcp_dl = self.family == 4 and any(d.is_tcp for d in self.defs)
 
     # -- life cycle -------------------------------------------------------
 
@@ -298,6 +333,9 @@ class DealiasRun:
 
     def build_probe(self, d: DealiasProbedef, ipid: int, number: int) -> bytes:
         src, dst = self._src_b, d.dst.packed
+        if d.is_tcp:
+            return packets.ip_packet(src, dst, packets.PROTO_TCP, self._tcp_probe(d), ttl=d.ttl,
+                                     ipid=ipid, df=True)
         plen = self._sizes[id(d)] - (20 if self.family == 4 else 40) - 8
         if d.is_icmp:
             seq = self._icmpseq
@@ -310,6 +348,31 @@ class DealiasRun:
             l4 = packets.udp_segment(src, dst, d.sport, d.dport, payload)
             proto = packets.PROTO_UDP
         return packets.ip_packet(src, dst, proto, l4, ttl=d.ttl, ipid=ipid, df=True)
+
+    def _tcp_probe(self, d: DealiasProbedef) -> bytes:
+        """The TCP segment of the next probe of ``d`` (sport in ``_last_sport``).
+
+        A bare 20-byte header, window 0, and the two bytes of payload
+        scamper sends with every unsized probe (zeros here).
+        """
+        src, dst = self._src_b, d.dst.packed
+        if d.method == _TCP_ACK_FIXED:
+            sport = d.sport
+            if d.id not in self._tcp_seqack:
+                self._tcp_seqack[d.id] = (self.rng.getrandbits(32), self.rng.getrandbits(32))
+            seq, ack = self._tcp_seqack[d.id]
+        else:
+            n = self._tcp_sport_n.get(dst, 0)
+            self._tcp_sport_n[dst] = (n + 1) & 0xFFFF
+            sport = (d.sport + n) & 0xFFFF
+            seq, ack = self.rng.getrandbits(32), self.rng.getrandbits(32)
+            claim = getattr(self.io, "claim_port", None)
+            if claim is not None:
+                # replies come to this port: route them to this run
+                claim(sport, "tcp")
+        self._last_sport = sport
+        return packets.tcp_segment(src, dst, sport, d.dport, seq=seq, ack=ack, flags=d.tcp_flags,
+                                   payload=b"\0\0")
 
     def _request_send(self) -> None:
         self._send_pending = True
@@ -349,6 +412,8 @@ class DealiasRun:
         self.record.probes.append(probe)
         self._sent.append(probe)
         self._payload[id(probe)] = pkt[(20 if self.family == 4 else 40) + 8:]
+        if d.is_tcp:
+            self._sport[id(probe)] = self._last_sport
         self._ptb_wait = False
         self._id = self._id - 1 or 255
         o = self.options
@@ -478,9 +543,25 @@ class DealiasRun:
 
     # -- replies ----------------------------------------------------------
 
+    def _tcp_sport_of(self, p: DealiasProbe) -> int:
+        d = p.probedef
+        return d.sport if d.method == _TCP_ACK_FIXED else self._sport.get(id(p), -1)
+
     def match(self, rep: Reply) -> Optional[DealiasProbe]:
+        """The probe ``rep`` answers, or None; the newest one that fits, as scamper's."""
         probes = self._sent
         if not probes:
+            return None
+        if rep.proto == packets.PROTO_TCP:
+            # from a target, to the probe's ports (scamper's
+            # dealias_probe_tcp_find2: no IP-ID to check; a tcp-ack reply
+            # goes to the newest probe of that target and ports)
+            for i in range(len(probes) - 1, -1, -1):
+                p = probes[i]
+                d = p.probedef
+                if d.is_tcp and d.dst.packed == rep.src and d.dport == rep.sport \
+                        and self._tcp_sport_of(p) == rep.dport:
+                    return p
             return None
         if rep.is_icmp and (rep.is_time_exceeded or rep.is_unreach or rep.is_ptb):
             if not rep.has_inner or rep.inner_off != 0:
@@ -499,6 +580,9 @@ class DealiasRun:
                 if d.is_icmp and rep.inner_proto in (packets.PROTO_ICMP, packets.PROTO_ICMP6) \
                         and rep.inner_icmp_id == d.icmp_id:
                     return p
+                if d.is_tcp and rep.inner_proto == packets.PROTO_TCP and rep.inner_dport == d.dport \
+                        and rep.inner_sport == self._tcp_sport_of(p):
+                    return p
             return None
         if rep.is_icmp and rep.is_echo_reply:
             seq = 0
@@ -513,7 +597,13 @@ class DealiasRun:
     def on_reply(self, rep: Reply, rx_ns: int, dl: bool) -> bool:
         if self.done:
             return False
-        if self.uses_dl and self.family == 6 and not dl:
+        tcp = rep.proto == packets.PROTO_TCP
+        if tcp:
+            if not (dl and self.tcp_dl):
+                return False
+        elif not rep.is_icmp:
+            return False
+        elif self.uses_dl and self.family == 6 and not dl:
             # the socket's copy is reassembled: no fragment header, no identification
             return False
         probe = self.match(rep)
@@ -522,10 +612,13 @@ class DealiasRun:
         addr = ipaddress.ip_address(rep.src)
         # no reply size: scamper 20211212 records none (the field is 2026's)
         reply = DealiasReply(src=addr, rx=Timeval.from_ns(rx_ns), ipid=rep.ipid if rep.family == 4 else 0,
-                             ttl=rep.ttl,
-                             proto=packets.PROTO_ICMP if rep.family == 4 else packets.PROTO_ICMP6,
-                             icmp_type=rep.icmp_type, icmp_code=rep.icmp_code,
-                             icmp_q_ttl=rep.inner_ttl if rep.has_inner else 0)
+                             ttl=rep.ttl)
+        if tcp:
+            reply.proto, reply.tcp_flags = packets.PROTO_TCP, rep.tcp_flags
+        else:
+            reply.proto = packets.PROTO_ICMP if rep.family == 4 else packets.PROTO_ICMP6
+            reply.icmp_type, reply.icmp_code = rep.icmp_type, rep.icmp_code
+            reply.icmp_q_ttl = rep.inner_ttl if rep.has_inner else 0
         frag_id = rep.frag_id
         if rep.family == 6 and frag_id is not None:
             reply.ipid32 = frag_id
@@ -615,7 +708,7 @@ class DealiasRun:
         d = DealiasProbedef(dst=cand, src=first.src, id=len(self.defs), method=first.method,
                             ttl=first.ttl, tos=first.tos, size=first.size, mtu=first.mtu,
                             icmp_id=first.icmp_id, icmp_csum=first.icmp_csum, sport=first.sport,
-                            dport=first.dport)
+                            dport=first.dport, tcp_flags=first.tcp_flags)
         self._sizes[id(d)] = self._sizes[id(first)]
         self.defs.append(d)  # the record's probedefs list
 

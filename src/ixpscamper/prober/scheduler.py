@@ -69,6 +69,7 @@ class Task:
         self.ifindex = 0
         self.mac: Optional[bytes] = None
         self.use_dl = False
+        self.dl_tcp = False  # dealias: TCP replies come off the datalink (ICMP as use_dl says)
         self.error: Optional[str] = None
         self.state = "waiting"  # waiting, resolving, running, done
         self._dl_seen: collections.OrderedDict = collections.OrderedDict()
@@ -102,14 +103,20 @@ class Task:
     def finished(self) -> None:
         self.prober._finished(self)
 
-    def claim_port(self, port: int) -> None:
+    def claim_port(self, port: int, kind: Optional[str] = None) -> None:
         """A tracelb varying the source port uses ``port`` now: route its replies here.
+
+        ``kind`` ("udp", "tcp", "icmp"): the protocol of that port, when it
+        is not the task's first one (a dealias mixing probedef methods).
 
         A port another task holds stays with that task (its replies are
         not ours to see); this flow's replies are then lost, as they would
         be if the flow id collided with another scamper task's port.
         """
-        self.prober._claim(self, port)
+        if kind is None:
+            self.prober._claim(self, port)
+        else:
+            self.prober._claim_key(self, (self.family, kind, port & 0xFFFF))
 
     # -- replies ----------------------------------------------------------------
 
@@ -121,6 +128,10 @@ class Task:
             if source == SOURCE_DL and ifindex != self.ifindex:
                 return
             run.on_reply(rep, rx_ns, source == SOURCE_DL)
+            return
+        if self.dl_tcp and rep.proto == packets.PROTO_TCP:
+            if source == SOURCE_DL and ifindex == self.ifindex:
+                run.on_reply(rep, rx_ns, True)
             return
         if not self.use_dl:
             if source == SOURCE_SOCK:
@@ -431,6 +442,7 @@ class Prober:
             # headers, which only the datalink copy keeps (the socket's is
             # reassembled): scamper's DEALIAS_STATE_FLAG_DL
             task.use_dl = task.run.uses_dl and task.family == 6
+            task.dl_tcp = task.run.tcp_dl
             for pd in o.probedefs[1:]:
                 self._claim_key(task, (task.family, _probedef_kind(pd), pd.sport))
         elif o.kind == "tracelb":
@@ -445,7 +457,7 @@ class Prober:
             task.use_dl = spec.use_dl
             task.run = PingRun(spec, task, self.rng)
         net.listen_sock(task.family)
-        if task.use_dl:
+        if task.use_dl or task.dl_tcp:
             net.listen_dl(task.ifindex)
             task._listening_dl = True
         if o.rtr is None:
