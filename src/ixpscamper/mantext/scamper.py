@@ -105,9 +105,10 @@ tell), `ipid-echo` (the target echoes our IP-IDs) or `halted`.
 `mercator` ~a~ :: (the default) a UDP probe to a closed port of ~a~; a port unreachable
   from another address names an alias.  IPv4 and IPv6.
 `ally` ~a b~ :: probes ~a~ and ~b~ in turn; IP-IDs from one counter mean aliases.
-  IPv4, and IPv6 without `-M` (the replies then carry no identification: `none`).
+  IPv4 and IPv6 (IPv6 needs a probedef `-s` and `-M`: without them the
+  replies carry no identification and the result is `none`).
 `radargun` ~a b ...~ :: rounds over every address, collecting IP-IDs for
-  analysis later (result `none`).  IPv4, and IPv6 without `-M`.
+  analysis later (result `none`).  IPv4 and IPv6.
 `prefixscan` ~a b/len~ :: looks for an alias of ~a~ in the prefix of ~b~
   (`len` 24 to 31; ~b~'s own address is not probed, the rest of its /30
   first, then each larger half).  IPv4; exactly one `-p`.
@@ -117,9 +118,16 @@ tell), `ipid-echo` (the target echoes our IP-IDs) or `halted`.
 
 Options (as scamper 20211212; not every method takes every one):
 
-`-p` '~probedef~' :: a probe definition, repeatable: `-P` `udp`|`udp-dport`|`icmp-echo`
-  (the TCP methods are refused), `-i` ~address~, `-d` ~dport~, `-F` ~sport~,
+`-p` '~probedef~' :: a probe definition, repeatable: `-P` `udp`|`udp-dport`|`icmp-echo`|
+  `tcp-ack`|`tcp-ack-sport`|`tcp-syn-sport`, `-i` ~address~, `-d` ~dport~, `-F` ~sport~,
   `-c` ~icmp-checksum~, `-s` ~size~, `-t` ~ttl~ (255), `-M` ~mtu~.
+  `tcp-ack` sends ACKs from one source port; `tcp-ack-sport` (ACKs) and
+  `tcp-syn-sport` (SYNs) add one to the source port with each probe to an
+  address.  A TCP probe counts the target's TCP reply to its ports (a RST
+  from a closed port), with its IP-ID and flags; as scamper 20211212, over
+  IPv4 only (over IPv6 the probes go out and only ICMP errors match).
+  Every method but mercator (UDP only) takes them; a TCP probedef takes
+  no `-s`.
 `-q` ~n~ :: attempts (mercator 3, ally 5, radargun rounds 30, prefixscan 2, bump 3).
 `-w` ~seconds~ :: wait for replies after the last probe (1 to 255, default 5).
 `-W` ~ms~ :: between probes (ally and radargun 150, prefixscan and bump 1000).
@@ -133,11 +141,13 @@ Options (as scamper 20211212; not every method takes every one):
 `-U` ~id~ :: a user id, recorded in the result.
 `-d`, `-s`, `-t` :: 20211212's mercator-only destination port, source port and TTL.
 
-Not supported (refused with one line): TCP probe methods, and IPv6 with a
-probedef `-M` (scamper sends a packet-too-big so that the target
-fragments its replies, and reads the fragment identifications from the
-datalink; ixpscamper's engine does this, but the prober does not yet
-capture dealias replies on the datalink).
+With a probedef `-M` over IPv6, a reply too big for it makes the run send
+the target a packet-too-big, so that it fragments its replies; their
+fragment identifications are read off the datalink, as scamper does.
+Refused with one line: prefixscan and bump over IPv6 (scamper 20211212
+refuses bump there and builds prefixscan's addresses from the first four
+bytes of ~b~), and a TCP probedef with `-s` (scamper 20211212 makes no
+measurement of it).
 """),
 ]
 
