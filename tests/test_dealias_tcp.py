@@ -355,3 +355,48 @@ def test_scheduler_tcp_ack_ally_not_aliases_on_zero_ipids():
     # simnet's RSTs carry IP-ID 0 (as Linux's): two equal IP-IDs are not in sequence
     assert rec.result == DealiasResult.NOTALIASES and len(rec.probes) == 2
     assert all(p.replies[0].proto == 6 and p.replies[0].tcp_flags == 0x14 for p in rec.probes)
+
+
+class UdpRouter(TcpRouter):
+    """Port unreachables to UDP probes (quoting them, TTL decremented)."""
+
+    def __init__(self, addrs, **kw):
+        super().__init__(addrs, unreach=(3, 3), **kw)
+
+
+def test_udp_dport_counts_the_destination_port_per_target_as_scamper():
+    """udp-dport (the UDP sibling of the -sport methods): dport + a counter per target,
+    matched by the port each probe left with (scamper's dealias_target_t udp_dport)."""
+    rec, io = run("dealias -m ally -W 50 -w 1 -p '-P udp-dport -d 40000' 198.18.1.2 198.18.11.1",
+                  [UdpRouter(["198.18.1.2", "198.18.11.1"])])
+    dports = [struct.unpack_from("!H", pkt, 22)[0] for _, _, pkt in io.sent]
+    assert dports == [40000, 40000, 40001, 40001, 40002]
+    sports = {struct.unpack_from("!H", pkt, 20)[0] for _, _, pkt in io.sent}
+    assert sports == {(0x1234 & 0x7FFF) + 0x8000}
+    assert all(len(p.replies) == 1 for p in rec.probes)
+    assert rec.result == DealiasResult.ALIASES
+    assert rec.data.probedefs[0].dport == 40000 and rec.data.probedefs[0].method == 5
+
+
+def test_udp_dport_reply_matches_the_port_its_probe_left_with():
+    o = parse_dealias("-m ally -W 10 -p '-P udp-dport -d 40000' 198.18.1.2 198.18.11.1", pid=0x1234)
+    io = IO([])
+    r = DealiasRun(o, SRC, io)
+    io.run = r
+    r.start()
+    while len(io.sent) < 3:  # A (40000), B (40000), A (40001)
+        io.clock.advance(0.01)
+    a = ipaddress.ip_address("198.18.1.2").packed
+
+    def unreach(pkt, dport):
+        quote = bytearray(pkt)
+        quote[22:24] = struct.pack("!H", dport)
+        return icmp_error(a, SRC.packed, 3, 3, bytes(quote), ipid=5)
+
+    first = io.sent[0][2]
+    io.deliver(unreach(first, 40002))  # no probe of A left with 40002
+    assert io.accepted == [False]
+    io.deliver(unreach(first, 40001))  # the third probe's port (its IP-ID not: 0xffff is the first's)
+    assert io.accepted == [False, False]
+    io.deliver(unreach(io.sent[2][2], 40001))
+    assert io.accepted[-1] is True and [len(p.replies) for p in r.record.probes] == [0, 0, 1]

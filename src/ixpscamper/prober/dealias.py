@@ -62,6 +62,9 @@ After ``scamper_dealias_do.c``:
   TCP replies are taken off the datalink and over IPv4 only (``tcp_dl``):
   over IPv6 the probes go out and only ICMP errors quoting them match.
   ICMP errors quoting a TCP probe match by its IP-ID, ports and address.
+* **udp-dport** likewise adds a counter per target address to the
+  destination port (``udp`` keeps it); a port unreachable matches the port
+  its probe left with.
 
 A reply "from the target" is the one the probe asks for (UDP: a port
 unreachable, ICMP: an echo reply, TCP: a TCP segment), whichever address
@@ -212,8 +215,8 @@ def _probedef_record(pd, src, index: int) -> DealiasProbedef:
     return rec
 
 
-# scamper's probedef methods with TCP (scamper_dealias.h) and the flags they send
-_TCP_ACK_FIXED, _TCP_SYN_SPORT = 2, 6
+# scamper's probedef methods (scamper_dealias.h) and the TCP flags they send
+_TCP_ACK_FIXED, _TCP_SYN_SPORT, _UDP_DPORT = 2, 6, 5
 _TCP_ACK, _TCP_SYN = 0x10, 0x02
 
 
@@ -298,6 +301,9 @@ class DealiasRun:
         self._tcp_sport_n: dict[bytes, int] = {}  # target -> probes it had
         self._sport: dict[int, int] = {}  # id(probe) -> the TCP sport it left with
         self._last_sport = 0
+        self._udp_dport_n: dict[bytes, int] = {}  # udp-dport: the same, for the destination port
+        self._dport: dict[int, int] = {}  # id(probe) -> the UDP dport it left with
+        self._last_dport = 0
         # scamper 20211212 reads TCP replies off the datalink, and for IPv4
         # only (do_dealias_handle_dl): an IPv6 RST is never matched
         self.tcp_dl = self.family == 4 and any(d.is_tcp for d in self.defs)
@@ -344,8 +350,15 @@ class DealiasRun:
             l4 = packets.icmp_echo(src, dst, d.icmp_id, seq, payload)
             proto = packets.PROTO_ICMP if self.family == 4 else packets.PROTO_ICMP6
         else:
-            payload = packets.paris_udp_payload(src, dst, d.sport, d.dport, plen, number & 0xFFFF)
-            l4 = packets.udp_segment(src, dst, d.sport, d.dport, payload)
+            dport = d.dport
+            if d.method == _UDP_DPORT:
+                # as the -sport TCP methods, with the destination port
+                n = self._udp_dport_n.get(dst, 0)
+                self._udp_dport_n[dst] = (n + 1) & 0xFFFF
+                dport = (d.dport + n) & 0xFFFF
+            self._last_dport = dport
+            payload = packets.paris_udp_payload(src, dst, d.sport, dport, plen, number & 0xFFFF)
+            l4 = packets.udp_segment(src, dst, d.sport, dport, payload)
             proto = packets.PROTO_UDP
         return packets.ip_packet(src, dst, proto, l4, ttl=d.ttl, ipid=ipid, df=True)
 
@@ -414,6 +427,8 @@ class DealiasRun:
         self._payload[id(probe)] = pkt[(20 if self.family == 4 else 40) + 8:]
         if d.is_tcp:
             self._sport[id(probe)] = self._last_sport
+        elif d.is_udp:
+            self._dport[id(probe)] = self._last_dport
         self._ptb_wait = False
         self._id = self._id - 1 or 255
         o = self.options
@@ -575,7 +590,7 @@ class DealiasRun:
                 if d.dst.packed != dst or (rep.family == 4 and p.ipid != rep.inner_ipid):
                     continue
                 if d.is_udp and rep.inner_proto == packets.PROTO_UDP \
-                        and rep.inner_sport == d.sport and rep.inner_dport == d.dport:
+                        and rep.inner_sport == d.sport and rep.inner_dport == self._dport.get(id(p), -1):
                     return p
                 if d.is_icmp and rep.inner_proto in (packets.PROTO_ICMP, packets.PROTO_ICMP6) \
                         and rep.inner_icmp_id == d.icmp_id:
