@@ -92,7 +92,7 @@ def _control():
 
 def is_printable_line(line: bytes) -> bool:
     """True when every byte is printable ASCII (the control protocol's rule)."""
-    from ixpscamper.control.server import is_printable_line as check
+    from ixpscamper.control.lines import is_printable_line as check
     return check(line)
 
 

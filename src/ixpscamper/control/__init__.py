@@ -5,7 +5,16 @@
 - :mod:`ixpscamper.control.server` -- :class:`ControlServer` (the VP / scamper side)
 """
 
-from ixpscamper.control.client import ControlProtocolError, ReplyParser
-from ixpscamper.control.server import ControlServer
-
 __all__ = ["ControlProtocolError", "ReplyParser", "ControlServer"]
+
+
+def __getattr__(name: str):
+    # imported on first use: ixp-attach needs only the client side, and the
+    # server side's imports would delay its first command
+    if name in ("ControlProtocolError", "ReplyParser"):
+        from ixpscamper.control import client
+        return getattr(client, name)
+    if name == "ControlServer":
+        from ixpscamper.control.server import ControlServer
+        return ControlServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

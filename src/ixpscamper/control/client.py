@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Union
 
-import attrs
-
 from ixpscamper.control import uu
 
 __all__ = [
@@ -31,32 +29,80 @@ class ControlProtocolError(Exception):
     """The peer sent something that is not the control protocol."""
 
 
-@attrs.frozen
-class Ok:
+class _Value:
+    """An immutable value with equality, hashing and a repr over its slots.
+
+    The reply events are plain classes rather than attrs ones: this module
+    is on ixp-attach's start-up path, where importing attrs was a third of
+    the time before the first command could be sent.
+    """
+
+    __slots__ = ()
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, f) for f in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
+        return f"{type(self).__name__}({args})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+
+_set = object.__setattr__
+
+
+class Ok(_Value):
     """``OK`` with whatever followed it; ``task_id`` set for ``OK id-N``."""
+
+    __slots__ = ("text", "task_id")
     text: str
-    task_id: int | None = None
+    task_id: int | None
+
+    def __init__(self, text: str, task_id: int | None = None) -> None:
+        _set(self, "text", text)
+        _set(self, "task_id", task_id)
 
 
-@attrs.frozen
-class Err:
+class Err(_Value):
     """``ERR <message>``."""
+
+    __slots__ = ("message",)
     message: str
 
+    def __init__(self, message: str) -> None:
+        _set(self, "message", message)
 
-@attrs.frozen
-class More:
+
+class More(_Value):
     """``MORE``: the peer's command queue is empty."""
 
+    __slots__ = ()
 
-@attrs.frozen
-class Info:
+
+class Info(_Value):
     """``INFO ...`` (interactive listings)."""
+
+    __slots__ = ("text",)
     text: str
 
+    def __init__(self, text: str) -> None:
+        _set(self, "text", text)
 
-@attrs.frozen
-class Data:
+
+class Data(_Value):
     """One result block.
 
     ``payload`` is the decoded warts record (warts format) or the JSON
@@ -64,15 +110,26 @@ class Data:
     ``id-N`` of the header when the peer sent one, ``inprog`` marks a
     partial result.
     """
+
+    __slots__ = ("payload", "task_id", "inprog")
     payload: bytes
-    task_id: int | None = None
-    inprog: bool = False
+    task_id: int | None
+    inprog: bool
+
+    def __init__(self, payload: bytes, task_id: int | None = None, inprog: bool = False) -> None:
+        _set(self, "payload", payload)
+        _set(self, "task_id", task_id)
+        _set(self, "inprog", inprog)
 
 
-@attrs.frozen
-class Unknown:
+class Unknown(_Value):
     """A line that is no reply scamper sends; the caller decides what to do."""
+
+    __slots__ = ("line",)
     line: str
+
+    def __init__(self, line: str) -> None:
+        _set(self, "line", line)
 
 
 Reply = Union[Ok, Err, More, Info, Data, Unknown]

@@ -25,6 +25,8 @@ from typing import Union
 
 import attrs
 
+from ixpscamper.control.lines import is_printable_line  # noqa: F401  (part of this module's API)
+
 from ixpscamper.control import uu
 
 __all__ = [
@@ -39,12 +41,6 @@ DIALECTS = ("current", "2021")
 #: input arrives (see ControlServer.feed).
 MAX_LINE = 16384
 
-_PRINTABLE = bytes(range(0x20, 0x7F))
-
-
-def is_printable_line(line: bytes) -> bool:
-    """True when every byte is printable ASCII (C ``isprint``)."""
-    return not line.translate(None, _PRINTABLE)
 
 
 @attrs.define
