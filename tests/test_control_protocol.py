@@ -292,3 +292,22 @@ def test_halt_takes_a_bare_number_like_scamper():
     s = S.ControlServer(attached=True)
     assert s.receive(b"halt id-1\nhalt 5\nhalt\n") == [S.Halt(5)]
     assert s.data_to_send() == b"ERR usage: halt [id]\nERR usage: halt [id]\n"
+
+
+def test_the_client_side_imports_neither_attrs_nor_the_server():
+    # ixp-attach imports it between connecting and its first command
+    import subprocess
+    import sys
+    code = ("import sys; import ixpscamper.control.client, ixpscamper.control.lines; "
+            "print(sorted(m for m in ('attrs', 'attr', 'ixpscamper.control.server') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_reply_events_are_immutable_values():
+    a = C.Ok("id-3", 3)
+    assert a == C.Ok("id-3", 3) and a != C.Ok("id-3", 4) and a != C.Err("id-3")
+    assert hash(a) == hash(C.Ok("id-3", 3)) and len({C.More(), C.More()}) == 1
+    assert repr(C.Data(b"x", 2)) == "Data(payload=b'x', task_id=2, inprog=False)"
+    with pytest.raises(AttributeError):
+        a.text = "x"
