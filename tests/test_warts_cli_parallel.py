@@ -92,3 +92,59 @@ def test_two_processes_are_used(tmp_path, monkeypatch):
     assert r.stderr.decode().splitlines()[-1] == ("forks 1" if (os.cpu_count() or 1) > 1
                                                  else "forks 0")
     assert cli.PARALLEL_MIN > 1000  # (the subprocess changed its own copy only)
+
+
+def _state(pid: int):
+    """A process's state letter, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2 or not Path("/proc/self/task").exists(),
+                    reason="the two-process path needs two cores (and /proc to watch it)")
+def test_the_child_dies_with_its_parent(tmp_path):
+    """Killed (SIGTERM: no handler runs), the printer leaves no child rendering on."""
+    import signal
+    import time
+    data = _big(tmp_path)
+    path = tmp_path / "big.warts"
+    head, tail = data[:-17], data[-17:]   # the cycle stop stays last
+    assert tail[:4] == b"\x12\x05\x00\x04"
+    # 150 times _big's measurements: the child has seconds of work left
+    path.write_bytes(head + head[_body_start(head):] * 150 + tail)
+    p = subprocess.Popen([sys.executable, "-c", _RUN.format(kind="text"), str(path)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, IXP_WARTS_JOBS="", TZ="UTC"))
+    try:
+        child = None
+        end = time.monotonic() + 30
+        while child is None and time.monotonic() < end and p.poll() is None:
+            try:
+                kids = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+            except OSError:
+                kids = []
+            child = int(kids[0]) if kids else None
+            time.sleep(0.005)
+        assert child is not None, "no child was forked"
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+        end = time.monotonic() + 0.5  # (it has seconds of work left)
+        while _state(child) not in (None, "Z") and time.monotonic() < end:
+            time.sleep(0.01)
+        assert _state(child) in (None, "Z"), "the child went on rendering after its parent died"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def _body_start(data: bytes) -> int:
+    """Offset of the first record after the list and the cycle start."""
+    import struct
+    pos = 0
+    for _ in range(2):
+        pos += 8 + struct.unpack_from(">I", data, pos + 4)[0]
+    return pos

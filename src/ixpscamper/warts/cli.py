@@ -164,6 +164,21 @@ def _dump(prog: str, name: str, f, render: Callable, out, err=None, same=_AUTO,
 PARALLEL_MIN = 2 << 20
 
 
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` dies (Linux's
+    PR_SET_PDEATHSIG; elsewhere nothing), and exit if it already has."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(2)
+
+
 def _dump_two(prog: str, name: str, f, render: Callable, out, size: int) -> Optional[int]:
     """:func:`_dump` of a large regular file in two halves at once; None where it cannot be."""
     threading = sys.modules.get("threading")  # (not imported: no other thread)
@@ -185,6 +200,7 @@ def _dump_two(prog: str, name: str, f, render: Callable, out, size: int) -> Opti
     split, res = sp
     out.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     try:
         cout = tempfile.TemporaryFile()
         cerr = tempfile.TemporaryFile()
@@ -194,6 +210,9 @@ def _dump_two(prog: str, name: str, f, render: Callable, out, size: int) -> Opti
     if pid == 0:  # the child: the second half, into the temporary files
         code = 2
         try:
+            # a parent killed outright (SIGTERM, SIGKILL) runs no cleanup:
+            # the kernel ends this half with it rather than let it render on
+            _die_with(parent)
             # a file of its own: the parent's shares its offset with this one
             try:
                 f = open(f"/proc/self/fd/{f.fileno()}", "rb")
