@@ -68,6 +68,8 @@ _KINDS = {"ping": PingOptions, "trace": TraceOptions}
 # (kind, fields, family) -> the command text before the destination, for
 # options the parser accepted (None: accepted, but no such prefix)
 _checked: dict = {}
+# (kind, destination, *fields) -> the command text, for commands already built
+_memo: dict = {}
 
 
 def build_command(kind: str, dst: str, **fields: Any) -> str:
@@ -78,6 +80,24 @@ def build_command(kind: str, dst: str, **fields: Any) -> str:
     the options' words then the destination, so both are kept per
     (options, family): a campaign of one command to many addresses builds
     and parses it once, then only checks and appends each address."""
+    try:
+        # one command to one destination from many VPs (a measurement from
+        # every VP of a mux) is built once: the whole text is kept
+        memo_key = (kind, dst, *fields.items())
+        text = _memo.get(memo_key)
+    except TypeError:   # an unhashable field value
+        memo_key = text = None
+    if text is not None:
+        return text
+    text = _build_command(kind, dst, fields)
+    if memo_key is not None:
+        if len(_memo) > 4096:
+            _memo.clear()
+        _memo[memo_key] = text
+    return text
+
+
+def _build_command(kind: str, dst, fields: dict) -> str:
     cls = _KINDS.get(kind)
     if cls is None:
         raise ValueError(f"unknown measurement {kind!r}")
