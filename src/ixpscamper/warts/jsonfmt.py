@@ -72,7 +72,9 @@ def _is_ptb(h) -> bool:
     return v == 6 and h.icmp_type == 2
 
 
-def _exts_json(exts) -> str:
+def _exts_json(exts, sep: str = ", ") -> str:
+    """The ``icmpext`` member; ``sep`` before it (a trace hop's JSON has a
+    space after the comma, a tracelb reply's has none)."""
     out = []
     for e in exts:
         x = f'{{"ie_cn":{e.class_num},"ie_ct":{e.class_type},"ie_dl":{len(e.data)}'
@@ -81,7 +83,7 @@ def _exts_json(exts) -> str:
                 f'{{"mpls_ttl":{m.ttl},"mpls_s":{m.s},"mpls_exp":{m.exp},'
                 f'"mpls_label":{m.label}}}' for m in e.mpls_labels) + "]"
         out.append(x + "}")
-    return ', "icmpext":[' + ",".join(out) + "]"
+    return sep + '"icmpext":[' + ",".join(out) + "]"
 
 
 def _hop(h, rxerr: int) -> str:

@@ -14,7 +14,7 @@ import ipaddress
 import time
 from typing import Optional
 
-from ixpscamper.warts.jsonfmt import _esc
+from ixpscamper.warts.jsonfmt import _esc, _exts_json
 from ixpscamper.warts.records import Tracelb, TracelbProbeset
 from ixpscamper.warts.text import addr_str
 
@@ -193,18 +193,6 @@ def _header_json(t: Tracelb) -> str:
     return "".join(s)[:1023]
 
 
-def _exts_json(exts) -> str:
-    out = []
-    for e in exts:
-        x = f'{{"ie_cn":{e.class_num},"ie_ct":{e.class_type},"ie_dl":{len(e.data)}'
-        if e.is_mpls:
-            x += ',"mpls_labels":[' + ",".join(
-                f'{{"mpls_ttl":{m.ttl},"mpls_s":{m.s},"mpls_exp":{m.exp},'
-                f'"mpls_label":{m.label}}}' for m in e.mpls_labels) + "]"
-        out.append(x + "}")
-    return ',"icmpext":[' + ",".join(out) + "]"
-
-
 def _reply_json(tx, r) -> str:
     rx = r.reply_rx
     us = ((rx[0] - tx[0]) * 1_000_000 + (rx[1] - tx[1])) & 0xFFFFFFFF
@@ -223,7 +211,7 @@ def _reply_json(tx, r) -> str:
         if (v == 4 and it in (3, 11)) or (v == 6 and it in (1, 3)):
             s += f', "icmp_q_ttl":{r.reply_icmp_q_ttl}'
     if r.reply_icmp_exts is not None:
-        s += _exts_json(r.reply_icmp_exts)
+        s += _exts_json(r.reply_icmp_exts, ",")
     s += "}"
     return s if len(s) < 2048 else s[:2047]
 
