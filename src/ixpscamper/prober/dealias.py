@@ -89,6 +89,7 @@ from ..warts.records import (Dealias, DealiasAlly, DealiasAllyFlag, DealiasBump,
 from . import packets
 from .prefixscan import reply_series, scan_order
 from .packets import Reply
+from .trace import MeasurementRun
 
 __all__ = ["DealiasRun", "ipid_inseq", "unsupported_dealias", "from_target"]
 
@@ -220,7 +221,7 @@ _TCP_ACK_FIXED, _TCP_SYN_SPORT, _UDP_DPORT = 2, 6, 5
 _TCP_ACK, _TCP_SYN = 0x10, 0x02
 
 
-class DealiasRun:
+class DealiasRun(MeasurementRun):
     """One dealias in progress; ``record`` is the warts Dealias being filled.
 
     Driven like the other runs; ``io.transmit(pkt, dst)`` takes the
@@ -309,12 +310,6 @@ class DealiasRun:
         self.tcp_dl = self.family == 4 and any(d.is_tcp for d in self.defs)
 
     # -- life cycle -------------------------------------------------------
-
-    def start(self, start_ns: Optional[int] = None, send: bool = True) -> None:
-        t = self.io.now_ns() if start_ns is None else start_ns
-        self.record.start = Timeval.from_ns(t)
-        if send:
-            self.io.request_send()
 
     def halt(self) -> None:
         if not self.done:

@@ -24,7 +24,7 @@ from ..warts.records import (Ping, PingFlag, PingMethod, PingReply, PingReplyFla
                              Timeval, TCP_ACK, TCP_RST, TCP_SYN)
 from . import packets
 from .packets import Reply
-from .trace import TaskIO
+from .trace import MeasurementRun, TaskIO
 
 __all__ = ["PingSpec", "PingRun", "default_ping_size", "ICMP_PING_METHODS", "TCP_PING_METHODS",
            "UDP_PING_METHODS"]
@@ -105,7 +105,7 @@ class _Probe:
     ipid: int
 
 
-class PingRun:
+class PingRun(MeasurementRun):
     """One ping in progress.  ``record`` is the warts Ping being filled."""
 
     def __init__(self, spec: PingSpec, io: TaskIO, rng: Optional[random.Random] = None):
@@ -152,13 +152,6 @@ class PingRun:
         return (pat * reps)[:plen]
 
     # -- life cycle -------------------------------------------------------
-
-    def start(self, start_ns: Optional[int] = None, send: bool = True) -> None:
-        """Stamp the start time and (unless ``send`` is false) ask for the first slot."""
-        t = self.io.now_ns() if start_ns is None else start_ns
-        self.record.start = Timeval.from_ns(t)
-        if send:
-            self.io.request_send()
 
     def halt(self) -> None:
         if not self.done:

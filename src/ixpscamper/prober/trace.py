@@ -59,7 +59,8 @@ from ..warts.records import (HopFlag, Timeval, Trace, TraceFlag, TraceGapAction,
 from . import packets
 from .packets import Reply
 
-__all__ = ["TraceSpec", "TraceRun", "TaskIO", "probe_header_size", "default_probe_size"]
+__all__ = ["TraceSpec", "TraceRun", "TaskIO", "MeasurementRun", "probe_header_size",
+           "default_probe_size"]
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -83,6 +84,23 @@ class TaskIO(Protocol):
 
     def finished(self) -> None:
         """The task is done; its record is final."""
+
+
+class MeasurementRun:
+    """What every measurement's state machine does the same way: its start.
+
+    A subclass has ``io`` (a :class:`TaskIO`) and ``record`` (the warts
+    record it fills in)."""
+
+    io: TaskIO
+    record: object
+
+    def start(self, start_ns: Optional[int] = None, send: bool = True) -> None:
+        """Stamp the start time and (unless ``send`` is false) ask for the first slot."""
+        t = self.io.now_ns() if start_ns is None else start_ns
+        self.record.start = Timeval.from_ns(t)  # type: ignore[attr-defined]
+        if send:
+            self.io.request_send()
 
 
 def probe_header_size(family: int, method: int) -> int:
@@ -158,7 +176,7 @@ class _Probe:
     udp_sum: int = 0  # the UDP checksum the probe carried (UDP methods)
 
 
-class TraceRun:
+class TraceRun(MeasurementRun):
     """One traceroute in progress.  ``record`` is the warts Trace being filled."""
 
     def __init__(self, spec: TraceSpec, io: TaskIO):
@@ -204,13 +222,6 @@ class TraceRun:
                              f"{self.record.probe_size}")
 
     # -- life cycle -------------------------------------------------------
-
-    def start(self, start_ns: Optional[int] = None, send: bool = True) -> None:
-        """Stamp the start time and (unless ``send`` is false) ask for the first slot."""
-        t = self.io.now_ns() if start_ns is None else start_ns
-        self.record.start = Timeval.from_ns(t)
-        if send:
-            self.io.request_send()
 
     def halt(self) -> None:
         if not self.done:

@@ -67,6 +67,7 @@ from ..warts.records import (Timeval, Tracelb, TracelbLink, TracelbNode, Tracelb
                              TracelbType)
 from . import packets
 from .packets import Reply
+from .trace import MeasurementRun
 
 __all__ = ["TracelbSpec", "TracelbRun", "mda_k", "tracelb_probe_size"]
 
@@ -212,7 +213,7 @@ class _Branch:
         return self.node.dist + 1 + (len(self.clump.link.sets) if self.clump else 0)
 
 
-class TracelbRun:
+class TracelbRun(MeasurementRun):
     """One MDA traceroute in progress; ``record`` is the warts Tracelb being filled.
 
     Driven like :class:`~ixpscamper.prober.trace.TraceRun`: ``start()``,
@@ -252,13 +253,6 @@ class TracelbRun:
         self._payload_len = self.record.probe_size - hdr
 
     # -- life cycle -------------------------------------------------------
-
-    def start(self, start_ns: Optional[int] = None, send: bool = True) -> None:
-        """Stamp the start time and (unless ``send`` is false) ask for the first slot."""
-        t = self.io.now_ns() if start_ns is None else start_ns
-        self.record.start = Timeval.from_ns(t)
-        if send:
-            self.io.request_send()
 
     def halt(self) -> None:
         if not self.done:
