@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TESTS
+from warts_render import _utc, _with_ids, ours_json, ours_text
 from warts_misc_strategies import (
     S26, have_2026, have_2026_python, lists_cycles, ptexts, raw_records, rewrite_2026, stream,
     texts, tvs, tv_or_zero, u8, u16, u32,
@@ -34,7 +35,7 @@ from ixpscamper.warts.host import (
     HostRrSvcbParam, HostRrTxt,
 )
 from ixpscamper.warts.jsonfmt import render_json
-from ixpscamper.warts.reader import WartsError, iter_records, iter_text, read_records
+from ixpscamper.warts.reader import WartsError, iter_records, read_records
 from ixpscamper.warts.text import render_text
 from ixpscamper.warts.writer import WartsEncodeError, encode_record
 
@@ -45,29 +46,6 @@ needs_2026 = pytest.mark.skipif(not have_2026(), reason="no scamper 2026 build")
 needs_2026_py = pytest.mark.skipif(not have_2026_python(),
                                    reason="no scamper 2026 build (python module)")
 V4 = ipaddress.IPv4Address
-
-
-def _utc(fn):
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        return fn()
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
-
-
-def ours_json(data: bytes) -> str:
-    return _utc(lambda: "".join(render_json(r) for r in
-                                iter_records(io.BytesIO(data), like="sc_warts2json")))
-
-
-def ours_text(data: bytes) -> str:
-    return "".join(iter_text(io.BytesIO(data), like="sc_warts2text"))
 
 
 def _hosts(case: str) -> list[Host]:
@@ -94,17 +72,6 @@ def test_json_equals_2026_sc_warts2json(case):
 def test_text_prints_nothing_like_both_tools(case):
     assert (HERE / f"{case}.txt").read_text() == ""
     assert ours_text(BLOBS[case]) == ""
-
-
-def _with_ids(data: bytes):
-    lists, cycles = {}, {}
-    for (t, raw), rec in zip(raw_records(data), read_records(data)):
-        if t == 1:
-            lists[id(rec)] = int.from_bytes(raw[8:12], "big")
-        elif t in (2, 3):
-            cycles[id(rec)] = int.from_bytes(raw[8:12], "big")
-        yield t, raw, rec, lists.get(id(getattr(rec, "list", None)), 0), \
-            cycles.get(id(getattr(rec, "cycle", None)), 0)
 
 
 @pytest.mark.parametrize("case", CASES)

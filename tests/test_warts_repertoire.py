@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TESTS, have_tool
+from warts_render import _utc, ours_json, ours_text
 from ixpscamper.warts import (Dealias, Tracelb, WartsDecoder, WartsError, WartsWriter,
                               iter_records, iter_text, read_records, render_json, render_text)
 from ixpscamper.warts import cli
@@ -41,29 +42,6 @@ MIDAR = {"dealias-midarest", "dealias-midardisc"}
 
 def _version(case: str) -> str:
     return (HERE / f"{case}.cmd").read_text().split("]")[0].lstrip("[")
-
-
-def _utc(fn):
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        return fn()
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
-
-
-def ours_text(data: bytes) -> str:
-    return "".join(iter_text(io.BytesIO(data), like="sc_warts2text"))
-
-
-def ours_json(data: bytes) -> str:
-    return _utc(lambda: "".join(render_json(r) for r in
-                                iter_records(io.BytesIO(data), like="sc_warts2json")))
 
 
 def boundaries(data: bytes) -> list[int]:

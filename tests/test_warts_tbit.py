@@ -16,20 +16,20 @@ import ipaddress
 import os
 import struct
 import subprocess
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TESTS, have_tool
+from warts_render import _utc, _with_ids, ours_json, ours_text
 from warts_misc_strategies import (
     S26, have_2026_python, lists_cycles, ptexts, raw_records, rewrite_2026, stream, tvs, u8, u16, u32,
 )
 from warts_mutate import mutate, records as split_records
 from ixpscamper.warts import cli, tbit as tbitmod
 from ixpscamper.warts.jsonfmt import render_json
-from ixpscamper.warts.reader import WartsError, iter_records, iter_text, read_records
+from ixpscamper.warts.reader import WartsError, iter_records, read_records
 from ixpscamper.warts.records import Timeval
 from ixpscamper.warts.tbit import (
     Tbit, TbitAppBgp, TbitAppHttp, TbitBlind, TbitIcw, TbitNull, TbitPkt, TbitPmtud,
@@ -48,29 +48,6 @@ needs_tools = pytest.mark.skipif(not (have_tool("sc_warts2text") and have_tool("
                                  reason="needs scamper 20211212's sc_warts2text / sc_warts2json")
 
 
-def _utc(fn):
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        return fn()
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
-
-
-def ours_text(data: bytes) -> str:
-    return "".join(iter_text(io.BytesIO(data), like="sc_warts2text"))
-
-
-def ours_json(data: bytes) -> str:
-    return _utc(lambda: "".join(render_json(r) for r in
-                                iter_records(io.BytesIO(data), like="sc_warts2json")))
-
-
 # ---- the fixtures
 
 def test_fixtures_are_there():
@@ -87,17 +64,6 @@ def test_text_equals_the_tools(case):
 @pytest.mark.parametrize("case", CASES)
 def test_json_equals_the_tools(case):
     assert ours_json(BLOBS[case]) == (HERE / f"{case}.json").read_text()
-
-
-def _with_ids(data: bytes):
-    lists, cycles = {}, {}
-    for (t, raw), rec in zip(raw_records(data), read_records(data)):
-        if t == 1:
-            lists[id(rec)] = int.from_bytes(raw[8:12], "big")
-        elif t in (2, 3):
-            cycles[id(rec)] = int.from_bytes(raw[8:12], "big")
-        yield t, raw, rec, lists.get(id(getattr(rec, "list", None)), 0), \
-            cycles.get(id(getattr(rec, "cycle", None)), 0)
 
 
 @pytest.mark.parametrize("case", CASES)
