@@ -163,8 +163,43 @@ def test_tracelb_v6_icmp_same_graph_as_scamper(lab, tmp_path):
 
 @pytest.mark.parametrize("method", ["udp-dport", "udp-sport"])
 def test_tracelb_v6_udp_ours(lab, tmp_path, method):
-    ours = run_ours(lab, tmp_path, f"tracelb -P {method} -s 40000 -W 15 {DST6}")
+    # -s 40100: with the lab's fixed hash, -P udp-sport -s 40000 sends its
+    # first six flows all to m1 (a 1 in 32 draw), and the MDA then rightly
+    # stops at one next hop; these flows take both
+    ours = run_ours(lab, tmp_path, f"tracelb -P {method} -s 40100 -W 15 {DST6}")
     if _seed_fixed(lab):
         assert shape(ours)["links"] == LINKS6
     else:
         assert len(shape(ours)["links"]) >= 3
+
+
+def _hop3(lab, first_sport: int, flows: int) -> list:
+    """The address that answers at TTL 3 for each of ``flows`` UDP flows (one per source port)."""
+    argv = ["scamper", "-O", "json"]
+    for sport in range(first_sport, first_sport + flows):
+        argv += ["-I", f"trace -P udp-paris -f 3 -m 3 -q 1 -w 1 -s {sport} {DST}"]
+    out = lab.run("coll", argv, timeout=120).stdout
+    by_sport = {}
+    for rec in map(json.loads, out.splitlines()):
+        if rec.get("type") == "trace":
+            by_sport[rec["sport"]] = rec["hops"][0]["addr"] if rec.get("hops") else None
+    return [by_sport.get(s) for s in range(first_sport, first_sport + flows)]
+
+
+def test_next_hop_is_a_function_of_the_flow_alone(lab):
+    """A hash stored on a packet before t1 (here by RPS on t1's ingress) must not move a flow.
+
+    With fib_multipath_hash_policy=1 Linux uses such a stored hash instead of
+    its own, and which packets carry one varies from run to run; the lab
+    uses the custom policy, which always hashes the 5-tuple.  16 flows: the
+    chance that two different hashes agree on all of them is 2**-16.
+    """
+    rps = "/sys/class/net/down0/queues/rx-0/rps_cpus"
+    before = _hop3(lab, 41000, 16)
+    assert set(before) == {"198.18.11.2", "198.18.12.2"}, before
+    lab.run("t1", ["sh", "-c", f"echo 3 > {rps}"])
+    try:
+        with_rps = _hop3(lab, 41000, 16)
+    finally:
+        lab.run("t1", ["sh", "-c", f"echo 0 > {rps}"])
+    assert with_rps == before

@@ -72,8 +72,9 @@ load-balanced segment for ``tracelb`` and a multi-interface router for
 ``dealias``.  Two more namespaces m1 and m2 sit between t1 and dst, and
 dst gets a second destination on its loopback, 203.0.113.66 and
 2001:db8:f::66, which t1 reaches by a multipath route over both
-(``nexthop via m1 nexthop via m2``, L4 hash: ``fib_multipath_hash_policy=1``
-for IPv4 and IPv6, hash seed fixed at 1 where the kernel allows it)::
+(``nexthop via m1 nexthop via m2``, hashed on the 5-tuple of each packet:
+``fib_multipath_hash_policy=3`` with fields 0x37 for IPv4 and IPv6, policy 1
+on kernels without it; hash seed fixed at 1 where the kernel allows it)::
 
     t1  198.18.11.1 2001:db8:11::1 -> m1 198.18.11.2 2001:db8:11::2
         198.18.12.1 2001:db8:12::1 -> m2 198.18.12.2 2001:db8:12::2
@@ -302,8 +303,23 @@ _ECMP_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("m2", ("-6", "route", "add", "default", "via", "2001:db8:12::1")),
 )
 
+# Hash on the 5-tuple, so flows (ports) pick the next hop, not just
+# addresses.  Policy 3 (custom fields, Linux >= 5.12) rather than policy 1:
+# policy 1 takes a hash already stored on the packet (skb->l4_hash, which a
+# sender's socket, RPS or transmit-queue selection on the way may have set)
+# in place of its own, so the same flow could take different next hops from
+# one run to the next - seen in CI as scamper missing a branch that ours,
+# sending the same flows a moment earlier, found.  Policy 3 always dissects
+# the packet.  Fields 0x37: source and destination address, protocol,
+# source and destination port (not the IPv6 flow label: as policy 1).
 _ECMP_SYSCTLS = (
-    # hash on the 5-tuple, so flows (ports) pick the next hop, not just addresses
+    "net.ipv4.fib_multipath_hash_policy=3",
+    "net.ipv4.fib_multipath_hash_fields=0x0037",
+    "net.ipv6.fib_multipath_hash_policy=3",
+    "net.ipv6.fib_multipath_hash_fields=0x0037",
+)
+# Kernels before 5.12 have no custom policy: the 5-tuple policy, as before.
+_ECMP_SYSCTLS_OLD = (
     "net.ipv4.fib_multipath_hash_policy=1",
     "net.ipv6.fib_multipath_hash_policy=1",
 )
@@ -580,7 +596,10 @@ class Lab:
             _ip("netns", "add", self.names[role])
             self._sysctl(role, list(_COMMON_SYSCTLS) + list(_FORWARDING_SYSCTLS))
             _ip("-n", self.names[role], "link", "set", "lo", "up")
-        self._sysctl("t1", _ECMP_SYSCTLS)
+        try:
+            self._sysctl("t1", _ECMP_SYSCTLS)
+        except LabError:
+            self._sysctl("t1", _ECMP_SYSCTLS_OLD)
         with contextlib.suppress(LabError):
             self._sysctl("t1", [_ECMP_SEED])
         for ns_a, if_a, ns_b, if_b in _ECMP_LINKS:
