@@ -267,15 +267,9 @@ class _MuxProtocol(protocol.Protocol):
         # with a reactor, what the channels write is gathered and written
         # once per reactor turn (MuxClientCore: one write, a frame per VP)
         schedule = None if reactor is None else (lambda f: reactor.callLater(0, f))
-        # a read's results are decoded two reactor turns on: the commands
-        # its MOREs let go are written during the read, and leave when the
-        # reactor next polls, which is between those two turns
-        # (MuxClientCore's schedule_results)
-        results = None if reactor is None else (lambda f: reactor.callLater(0, reactor.callLater, 0, f))
         self.client._core = MuxClientCore(self.transport.write, on_ready=self.client._ready,
                                           on_join=self.client._joined, on_leave=self.client._left,
-                                          on_lost=self.client._lost, schedule=schedule,
-                                          schedule_results=results)
+                                          on_lost=self.client._lost, schedule=schedule)
 
     def dataReceived(self, data: bytes) -> None:
         self.client._core.data_received(data)

@@ -110,8 +110,7 @@ class TaskChannel:
 
     def __init__(self, write: Callable[[bytes], None], *, name: str = "channel",
                  on_closed: Callable[[Optional[str]], None] | None = None,
-                 tag_userids: bool = False, window: int = DEFAULT_WINDOW,
-                 on_later: Callable[["TaskChannel"], None] | None = None) -> None:
+                 tag_userids: bool = False, window: int = DEFAULT_WINDOW) -> None:
         if window < 0:
             raise ValueError("window must be 0 (MORE-paced) or more")
         self.window = window
@@ -138,13 +137,6 @@ class TaskChannel:
         # tag_userids, commands without -U get one of ours so that results
         # can be told apart (set it for such VPs; it shows in the records).
         self._bare_data = tag_userids
-        # With on_later, a result block (DATA id-N) is not decoded where it
-        # is read: it waits here, on_later(self) is told, and the owner
-        # calls deliver() soon.  The owner first writes the commands the
-        # same bytes let go (MOREs), so the VPs work on those while results
-        # are decoded and handed to their callers.
-        self._on_later = on_later
-        self._later: deque[Data] = deque()
 
     # ---- submitting ------------------------------------------------------
 
@@ -249,16 +241,7 @@ class TaskChannel:
             elif t is Err:
                 self._err(r)
             elif t is Data:
-                if self._on_later is not None and r.task_id is not None:
-                    if not self._later:
-                        self._on_later(self)
-                    self._later.append(r)
-                else:
-                    # bare DATA is matched against the tasks accepted so
-                    # far: decoded in its place, after any earlier ones
-                    if self._later:
-                        self.deliver()
-                    self._data(r)
+                self._data(r)
             elif t is Info or t is Unknown:
                 pass  # nothing a task waits for
 
@@ -293,18 +276,10 @@ class TaskChannel:
             self._credit += 1
         self._pump()
 
-    def deliver(self) -> None:
-        """Decode the result blocks held back (see ``on_later``) and finish
-        their tasks, in the order they arrived."""
-        later = self._later
-        while later and not self.closed:
-            self._data(later.popleft())
-
     def _data(self, r: Data) -> None:
         try:
             records = self._warts.feed(r.payload)
         except WartsError as e:
-            self._later.clear()   # the stream is broken: nothing after this is a result
             self._fail(f"{self.name}: bad warts record from the VP: {e}")
             return
         for rec in records:
@@ -348,11 +323,6 @@ class TaskChannel:
         (`ChannelGone` unless a subclass is given)."""
         if self.closed:
             return
-        if self._later:
-            # results that arrived before the end are results, not failures
-            self.deliver()
-            if self.closed:
-                return   # a bad block among them ended the channel already
         self.closed = True
         error = error or ChannelGone
         why = reason or f"{self.name} ended"

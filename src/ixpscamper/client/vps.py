@@ -97,13 +97,6 @@ class MuxClientCore:
     made by that call, at the end of `data_received` (the commands the
     replies let go), or by `flush`.  Ten thousand submitted commands then
     cost one write and a hundred frames rather than ten thousand of each.
-
-    With ``schedule_results`` as well (it must call ``f()`` after the bytes
-    written meanwhile have left, e.g. two reactor turns on: ``lambda f:
-    reactor.callLater(0, reactor.callLater, 0, f)``) the result blocks of
-    one read are decoded, and their tasks finished, by that call rather
-    than in `data_received`: the commands the same read let go reach the
-    VPs first, and the VPs work on them while the results are decoded.
     """
 
     def __init__(self, write: Callable[[bytes], None], *,
@@ -111,14 +104,10 @@ class MuxClientCore:
                  on_join: Callable[[VP], None] | None = None,
                  on_leave: Callable[[VP], None] | None = None,
                  on_lost: Callable[[str], None] | None = None,
-                 schedule: Callable[[Callable[[], None]], Any] | None = None,
-                 schedule_results: Callable[[Callable[[], None]], Any] | None = None) -> None:
+                 schedule: Callable[[Callable[[], None]], Any] | None = None) -> None:
         self._write = write
         self._schedule = schedule
         self._flush_due = False
-        self._schedule_results = schedule_results
-        self._later: dict[TaskChannel, None] = {}         # channels holding result blocks
-        self._deliver_due = False
         self._opens: dict[int, bytes] = {}                # channel -> CHANNEL_OPEN not yet written
         self._pending: dict[int, list[bytes]] = {}        # channel -> bytes not yet written
         self.on_ready = on_ready
@@ -145,8 +134,7 @@ class MuxClientCore:
         name = self.vps[vp_id].name if vp_id in self.vps else None
         tc = TaskChannel(lambda data, ch=ch: self._send(ch, data),
                          name=f"VP {name or vp_id}",
-                         on_closed=lambda reason, ch=ch: self._forget(ch),
-                         on_later=None if self._schedule_results is None else self._hold)
+                         on_closed=lambda reason, ch=ch: self._forget(ch))
         if self.lost is not None:
             tc.connection_lost(f"mux connection lost: {self.lost}")
             return tc
@@ -235,21 +223,6 @@ class MuxClientCore:
         self._events(events)
         if self._flush_due:
             self.flush()   # what the replies let go, at once
-        if self._later and not self._deliver_due:
-            self._deliver_due = True
-            assert self._schedule_results is not None
-            self._schedule_results(self.deliver)
-
-    def _hold(self, tc: TaskChannel) -> None:
-        self._later[tc] = None
-
-    def deliver(self) -> None:
-        """Decode the result blocks the channels hold and finish their tasks
-        (see ``schedule_results`` in the class docstring)."""
-        self._deliver_due = False
-        later, self._later = self._later, {}
-        for tc in later:
-            tc.deliver()
 
     def _events(self, events) -> None:
         channels = self._channels
