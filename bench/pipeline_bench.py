@@ -13,6 +13,14 @@ long after its timeout each came) and the client's exit and CPU time.
 ``--pycache`` lets our programs keep their compiled bytecode, as an
 installed package does, when the environment sets PYTHONDONTWRITEBYTECODE.
 
+Our programs run on the interpreter that runs this script: run it with the
+one ``scripts/setup.sh`` makes (``.venv/bin/python``, Debian's CPython)
+and ``--pycache`` to time them as installed.  An interpreter that is slow
+to start shows in every figure: the impatient run ends about 2 s after the
+client connects (the VP's schedule credits the time between the attach
+and the first command, as scamper's does), so the client's start-up up to
+its connect is most of what separates the two pipelines there.
+
 Every probe goes to 127.0.0.0/8 (distinct destinations 127.1.x.y, since
 scamper runs one task per destination at a time).  In one run it measures:
 
