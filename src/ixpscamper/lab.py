@@ -246,6 +246,7 @@ _BGP_ROLES = ("coll", "rA", "rB")
 
 #: The namespaces the ECMP option adds (``Lab.create(ecmp=True)``).
 ECMP_ROLES: tuple[str, ...] = ("m1", "m2")
+_ALL_ROLES = frozenset(ROLES + ECMP_ROLES)
 
 #: Addresses of the ECMP option.
 ECMP_ADDRS: dict[str, str] = {
@@ -380,7 +381,7 @@ def list_lab_namespaces() -> list[str]:
     names = []
     for line in proc.stdout.splitlines():
         name = line.split(" ", 1)[0].strip()
-        if name.startswith("ixp") and name.rsplit("-", 1)[-1] in ROLES:
+        if name.startswith("ixp") and name.rsplit("-", 1)[-1] in _ALL_ROLES:
             names.append(name)
     return names
 
