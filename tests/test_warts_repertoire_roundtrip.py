@@ -193,11 +193,11 @@ def test_dealias_probe_with_foreign_probedef_is_an_encode_error():
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 
 from conftest import requires_tool  # noqa: E402
 from ixpscamper.warts import iter_text, render_json  # noqa: E402
 from ixpscamper.warts.reader import iter_records  # noqa: E402
+from warts_render import _utc  # noqa: E402
 
 sv4 = st.builds(ipaddress.IPv4Address, st.integers(0x01000000, 0xDFFFFFFF))
 
@@ -297,20 +297,13 @@ def _tool(tool: str, path: str) -> subprocess.CompletedProcess:
 
 
 def _ours(path: str) -> tuple[bytes, bytes]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
+    def render():
         with open(path, "rb") as f:
             text = "".join(iter_text(f, like="sc_warts2text"))
         with open(path, "rb") as f:
             js = "".join(render_json(r) for r in iter_records(f, like="sc_warts2json"))
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
+        return text, js
+    text, js = _utc(render)
     return text.encode(), js.encode()
 
 

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import requires_tool
+from warts_render import _utc
 from ixpscamper.warts import (CycleStart, CycleStop, IcmpExt, MplsLabel, Ping, PingReply,
                               PmtudNote, Timeval, Trace, TraceHop, TracePmtud, WartsDecoder,
                               WartsList, WartsWriter, encode_record, iter_text, read_records,
@@ -300,18 +301,7 @@ def _file_of(recs) -> str:
 def test_real_tools_render_our_files_like_we_do(recs):
     path = _file_of(recs)
     try:
-        import time
-        old = os.environ.get("TZ")
-        os.environ["TZ"] = "UTC"
-        time.tzset()
-        try:
-            ours_json = "".join(render_json(r) for r in read_records(open(path, "rb").read()))
-        finally:
-            if old is None:
-                del os.environ["TZ"]
-            else:
-                os.environ["TZ"] = old
-            time.tzset()
+        ours_json = _utc(lambda: "".join(render_json(r) for r in read_records(open(path, "rb").read())))
         ours_text = "".join(render_text(r) for r in recs)
         t = _run("/usr/bin/sc_warts2text", path)
         assert t.returncode == 0 and t.stderr == b""

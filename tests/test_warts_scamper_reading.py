@@ -16,7 +16,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FIXTURES, have_tool, requires_tool  # noqa: E402
 from warts_mutate import join, length_fields, records  # noqa: E402
+from warts_render import _utc  # noqa: E402
 
 from ixpscamper.warts import (Timeval, Trace, TraceHop, WartsError, encode_record,  # noqa: E402
                               iter_records, iter_text, read_records, render_json, render_text)
@@ -42,18 +42,8 @@ def text_of(data: bytes) -> str:
 
 def json_of(data: bytes) -> str:
     """What ixp-warts2json prints with TZ=UTC (as the fixtures were made)."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    try:
-        return "".join(render_json(r)
-                       for r in iter_records(io.BytesIO(data), like="sc_warts2json"))
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
+    return _utc(lambda: "".join(render_json(r)
+                                for r in iter_records(io.BytesIO(data), like="sc_warts2json")))
 
 
 def both(data: bytes) -> tuple[str, str]:
