@@ -109,14 +109,19 @@ class IO:
                                        ipid=r.ipid(dst) if fam4 else 0, df=True))
 
 
+def started(o, routers, **kw):
+    """A DealiasRun of options ``o`` on an IO of its own, started; ``(run, io)``."""
+    io = IO(routers, **kw)
+    r = DealiasRun(o, SRC if o.dst.version == 4 else SRC6, io)
+    io.run = r
+    r.start()
+    return r, io
+
+
 def run(cmd, routers, pid=0x1234, **kw):
     o = parse_dealias(cmd.split(None, 1)[1], pid=pid)
     assert unsupported_dealias(o) is None
-    io = IO(routers, **kw)
-    src = SRC if o.dst.version == 4 else SRC6
-    r = DealiasRun(o, src, io)
-    io.run = r
-    r.start()
+    r, io = started(o, routers, **kw)
     while not io.done:
         calls = io.clock.getDelayedCalls()
         assert calls
@@ -204,10 +209,7 @@ def test_tcp_ack_sport_shares_the_counter_between_definitions_of_one_target():
 
 def test_tcp_reply_must_come_from_the_target_to_its_ports_off_the_datalink():
     o = parse_dealias("-m ally -p '-P tcp-ack -d 80' 198.18.1.2 198.18.11.1", pid=0x1234)
-    io = IO([])
-    r = DealiasRun(o, SRC, io)
-    io.run = r
-    r.start()
+    r, io = started(o, [])
     io.clock.advance(0)
     (_, _, pkt), = io.sent
     sport, dport = tcp_of(pkt)[:2]
@@ -234,10 +236,7 @@ def test_tcp_reply_must_come_from_the_target_to_its_ports_off_the_datalink():
 def test_tcp_ack_late_reply_goes_to_the_newest_probe_of_its_target():
     """scamper's dealias_probe_tcp_find2: no IP-ID check, the newest probe of the target first."""
     o = parse_dealias("-m ally -W 10 -p '-P tcp-ack -d 80' 198.18.1.2 198.18.11.1", pid=0x1234)
-    io = IO([])
-    r = DealiasRun(o, SRC, io)
-    io.run = r
-    r.start()
+    r, io = started(o, [])
     while len(io.sent) < 3:  # A, B, A
         io.clock.advance(0.01)
     sport = tcp_of(io.sent[0][2])[0]
@@ -380,10 +379,7 @@ def test_udp_dport_counts_the_destination_port_per_target_as_scamper():
 
 def test_udp_dport_reply_matches_the_port_its_probe_left_with():
     o = parse_dealias("-m ally -W 10 -p '-P udp-dport -d 40000' 198.18.1.2 198.18.11.1", pid=0x1234)
-    io = IO([])
-    r = DealiasRun(o, SRC, io)
-    io.run = r
-    r.start()
+    r, io = started(o, [])
     while len(io.sent) < 3:  # A (40000), B (40000), A (40001)
         io.clock.advance(0.01)
     a = ipaddress.ip_address("198.18.1.2").packed
