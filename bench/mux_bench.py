@@ -119,8 +119,21 @@ def farm_main(port: int, n: int, silent: bool) -> None:
             return Instant(options)
 
     from twisted.internet.endpoints import TCP4ClientEndpoint
+
+    class OwnClock:
+        """The reactor, as a clock of this VP's own: a VP process acts on a
+        batch of input per reactor turn shared by its sources
+        (ixpscamper.vp.turns); each farm VP stands for a process of its
+        own, so each has a batch of its own."""
+
+        def __init__(self, r):
+            self._r = r
+
+        def __getattr__(self, name):
+            return getattr(self._r, name)
+
     for i in range(n):
-        vp = RemoteVP(reactor, Backend(), monitor=f"farm{i}")
+        vp = RemoteVP(OwnClock(reactor), Backend(), monitor=f"farm{i}")
         TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(RemoteFactory(vp))
     signal.signal(signal.SIGTERM, lambda *a: reactor.callFromThread(reactor.stop))
     reactor.run()

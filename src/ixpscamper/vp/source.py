@@ -31,6 +31,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ixpscamper.control import server as S
+from ixpscamper.vp.turns import COMMANDS_PER_TURN, budget_for  # noqa: F401 (re-exported)
 from ixpscamper.warts import render_json
 from ixpscamper.warts.records import CycleStart, CycleStop, WartsList
 from ixpscamper.warts.writer import encode_cycle, encode_cycle_stop, encode_list, encode_record
@@ -67,8 +68,6 @@ class Backend(Protocol):
     # fairly between groups, and AttachedSource then uses it instead of start.
 
 
-#: measurement commands started per reactor turn (see AttachedSource._drain)
-COMMANDS_PER_TURN = 64
 
 
 def sanitize_name(text: str, limit: int = 255) -> str:
@@ -108,7 +107,11 @@ class AttachedSource:
         self.results_sent = 0
         self._cycle = None
         self._local = not attached
-        self._drain_call = None
+        # input is acted on in batches per reactor turn, shared by every
+        # source of the process (see ixpscamper.vp.turns)
+        self._turns = budget_for(clock)
+        self._waiting = False     # queued for a following turn's batch
+        self._wait_gen = 0
         if attached:
             self._attached()
             self._flush()
@@ -124,43 +127,59 @@ class AttachedSource:
         if self.finished:
             return
         self.core.feed(data)
-        if self._drain_call is None:
-            self._drain()
+        if not self._waiting:
+            self._drain(self._turns.take())
 
-    def _drain(self, limit: int = COMMANDS_PER_TURN) -> None:
-        """Act on buffered input, at most ``limit`` events (0: all) per reactor turn.
+    def _drain(self, allowance: int | None) -> None:
+        """Act on buffered input: at most ``allowance`` events (None: all).
 
         An impatient client sends hundreds of commands in one read; starting
         them all before returning to the reactor would hold back the first
-        probes (and the pps credit lost meanwhile is not recovered).
+        probes (and the pps credit lost meanwhile is not recovered), and
+        every other source's replies.  What the allowance leaves waits for
+        a following turn's (`TurnBudget`).
         """
-        self._drain_call = None
+        self._waiting = False
         if self.finished:
             return
         handled = 0
-        while (ev := self.core.next_event()) is not None:
+        next_event = self.core.next_event
+        while allowance is None or handled < allowance:
+            ev = next_event()
+            if ev is None:
+                break
             self._event(ev)
             handled += 1
-            if limit and handled >= limit and not self.finished:
-                self._drain_call = self.clock.callLater(0, self._drain)
+            if self.finished:
                 break
+        else:
+            if not self.finished:
+                self._wait_turn()
+        self._turns.spend(handled)
         self._flush()
         self._maybe_finish()
 
+    def _wait_turn(self) -> None:
+        self._waiting = True
+        self._wait_gen += 1
+        gen = self._wait_gen
+        self._turns.wait(lambda allowance: self._resume(gen, allowance))
+
+    def _resume(self, gen: int, allowance: int) -> None:
+        if gen == self._wait_gen and self._waiting:
+            self._drain(allowance)
+
     def _cancel_drain(self) -> None:
-        if self._drain_call is not None:
-            if self._drain_call.active():
-                self._drain_call.cancel()
-            self._drain_call = None
+        self._waiting = False
 
     def eof(self) -> None:
         """The user went away (connection EOF or the controller's FIN)."""
         if self.finished:
             return
-        if self._drain_call is not None:
+        if self._waiting:
             # lines that arrived before the EOF still count, in order
             self._cancel_drain()
-            self._drain(limit=0)
+            self._drain(None)
             if self.finished:
                 return
         for ev in self.core.eof():
