@@ -44,6 +44,9 @@ takes about 1 ms).  :class:`Loop` is an ``IReactorTime`` (``seconds``,
 connects before importing the control package (:func:`_control`): a VP's
 pacing schedule starts when a user attaches, as scamper's does, so what
 the client does between connecting and sending is not lost to probing.
+The ``ixp-attach`` command goes further: its entry point
+(`ixpscamper.attach_start`) connects to a ``-R``/``-U`` socket before
+even this module is imported, and `main` takes that socket over.
 """
 
 from __future__ import annotations
@@ -1010,7 +1013,7 @@ def _make_emitter(out, fmt: str, native_json: bool) -> Callable[[bytes], None]:
     return emit
 
 
-def _run(loop: Loop, args) -> int:
+def _run(loop: Loop, args, early=None) -> int:
     bad = [o for o in args.options if o not in ("random", "impatient")]
     if bad:
         raise UsageError(f"-O: unknown option {bad[0]!r} (random or impatient)")
@@ -1029,7 +1032,7 @@ def _run(loop: Loop, args) -> int:
     endpoint, where = parse_endpoint(args)
     out = _open_output(args.outfile, args.format)  # before anything is sent
     try:
-        return _session(loop, args, endpoint, where, out)
+        return _session(loop, args, endpoint, where, out, early)
     finally:
         if out is not sys.stdout.buffer:
             try:
@@ -1038,7 +1041,7 @@ def _run(loop: Loop, args) -> int:
                 raise AttachError(f"cannot write output: {e.strerror}") from None
 
 
-def _session(loop: Loop, args, endpoint: tuple, where: str, out) -> int:
+def _session(loop: Loop, args, endpoint: tuple, where: str, out, early=None) -> int:
     progress: _Progress | None = None
 
     def report(line: str) -> None:
@@ -1077,7 +1080,12 @@ def _session(loop: Loop, args, endpoint: tuple, where: str, out) -> int:
             drivers.append(d)
             return d
 
-        sock = _connect(endpoint, where)  # connection refused, no such socket, timeout...
+        # connected already by the entry point (attach_start) if it is this socket
+        sock = early.take(endpoint[1]) if early is not None and endpoint[0] == socket.AF_UNIX else None
+        if sock is not None:
+            sock.setblocking(False)
+        else:
+            sock = _connect(endpoint, where)  # connection refused, no such socket, timeout...
         # what is not needed to connect comes after it (see _control)
         conn = _Connection(loop, sock, make_driver, loop.stop)
         driver = drivers[0]
@@ -1114,7 +1122,15 @@ def _session(loop: Loop, args, endpoint: tuple, where: str, out) -> int:
             reader.close()
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], early=None) -> int:
+    try:
+        return _main_connected(argv, early)
+    finally:
+        if early is not None:
+            early.close()   # not used: a usage error, another endpoint, ...
+
+
+def _main_connected(argv: list[str], early=None) -> int:
     args = build_parser().parse_args(argv)
     if args.version:
         print(VERSION)
@@ -1124,7 +1140,7 @@ def _main(argv: list[str]) -> int:
     # at shutdown.
     gc.freeze()
     try:
-        return _run(Loop(), args)
+        return _run(Loop(), args, early)
     except UsageError as e:
         sys.stderr.write(f"{PROG}: {escape(str(e))}\n")
         return 2
@@ -1138,10 +1154,11 @@ def _main(argv: list[str]) -> int:
         return 1
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point."""
+def main(argv: list[str] | None = None, early=None) -> None:
+    """Console entry point; ``early``: the socket `ixpscamper.attach_start`
+    connected before the imports, if any."""
     argv = sys.argv[1:] if argv is None else argv
-    sys.exit(guarded(PROG, lambda: _main(argv)))
+    sys.exit(guarded(PROG, lambda: _main(argv, early)))
 
 
 if __name__ == "__main__":
