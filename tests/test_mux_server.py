@@ -120,3 +120,49 @@ def test_vp_output_during_open_reaches_the_client():
     host.mux_open = eager
     conn.data_received(encode_control(ChannelOpen(1, 3)))
     assert events(out) == [ChannelData(3, b"MORE\n")]
+
+
+class CountingHandle(Handle):
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.writes = 0
+
+    def write(self, data):
+        self.writes += 1
+        super().write(data)
+
+
+def test_one_reads_frames_for_a_channel_reach_the_vp_as_one_write():
+    """A client that sends every command in a mux frame of its own: what one
+    read brings for a channel goes on to the VP as one write (one remote
+    frame, one ACK back) instead of one per command, in order, and never
+    across a control message."""
+    host, conn, out, closes = make()
+    host_open = host.mux_open
+
+    def mux_open(c, vp_id, channel):
+        h = host_open(c, vp_id, channel)
+        if h is not None:
+            host.handles[-1] = h = CountingHandle(host, vp_id, channel)
+        return h
+    host.mux_open = mux_open
+    cmds = [b"ping -c 1 127.0.0.%d\n" % i for i in range(1, 51)]
+    wire = encode_control(ChannelOpen(1, 7)) + encode_control(ChannelOpen(2, 8))
+    for c in cmds:
+        wire += encode_data(7, c) + encode_data(8, c)
+    wire += encode_control(ChannelOpen(1, 9)) + encode_data(7, b"done\n")
+    conn.data_received(wire)
+    h7, h8, h9 = host.handles
+    assert bytes(h7.data) == b"".join(cmds) + b"done\n"
+    assert bytes(h8.data) == b"".join(cmds)
+    assert (h7.writes, h8.writes, h9.writes) == (2, 1, 0)   # the open of 9 splits channel 7's run
+    assert closes == []
+
+
+def test_frames_before_a_bad_one_are_still_delivered():
+    host, conn, out, closes = make()
+    conn.data_received(encode_control(ChannelOpen(1, 7)) + encode_data(7, b"ping 127.0.0.1\n")
+                       + encode_data(7, b"ping 127.0.0.2\n") + encode_control(ChannelOpen(9, 4)))
+    (h,) = host.handles
+    assert bytes(h.data) == b"ping 127.0.0.1\nping 127.0.0.2\n"
+    assert closes == ["protocol error: CHANNEL_OPEN for unknown VP id 9"] and h.closed

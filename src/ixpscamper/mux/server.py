@@ -117,8 +117,20 @@ class MuxServerConnection:
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        # A client may send every command in a frame of its own; one read's
+        # data for a channel is passed on in one piece (feed_batch), so the
+        # VP gets one frame, and sends one ACK, per read rather than per
+        # command.  (ScamperCtrl sends a VP its next command when the VP
+        # asks, so its reads rarely hold two frames for one channel.)
         try:
-            for ev in self._decoder.feed(data):
+            events = self._decoder.feed_batch(data)
+        except MuxError as e:
+            bad = e
+            events = e.events   # what came before the bad frame still counts
+        else:
+            bad = None
+        try:
+            for ev in events:
                 if self.closed:
                     return
                 if type(ev) is ChannelData:
@@ -130,7 +142,9 @@ class MuxServerConnection:
                 elif type(ev) is ChannelOpen:
                     self._channel_open(ev)
         except MuxError as e:
-            self._fail(f"protocol error: {e}")
+            bad = e
+        if bad is not None and not self.closed:
+            self._fail(f"protocol error: {bad}")
 
     def _stray(self, channel: int, n: int) -> None:
         self.stray_bytes += n
