@@ -2,7 +2,7 @@
 """Many VPs behind one mux socket, driven from one client: ours against
 scamper 2026's, in the same run.
 
-* A VP farm (one process, ``--farm``): N VPs, each our own VP code
+* A VP farm (one process, or ``--farm-procs`` of them): N VPs, each our own VP code
   (`ixpscamper.vp.remote.RemoteVP`: the remote protocol, the attached
   source, MORE / OK id-N / DATA id-N) over ``reactor.connectTCP``, with an
   instant backend -- a ping is answered at once with a one-reply record --
@@ -82,7 +82,7 @@ def cpu_s(pid: int) -> float:
 # the VP farm
 
 
-def farm_main(port: int, n: int, silent: bool) -> None:
+def farm_main(port: int, n: int, silent: bool, first: int = 0) -> None:
     import ipaddress
 
     from twisted.internet import defer, reactor
@@ -132,17 +132,45 @@ def farm_main(port: int, n: int, silent: bool) -> None:
         def __getattr__(self, name):
             return getattr(self._r, name)
 
-    for i in range(n):
+    for i in range(first, first + n):
         vp = RemoteVP(OwnClock(reactor), Backend(), monitor=f"farm{i}")
         TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(RemoteFactory(vp))
     signal.signal(signal.SIGTERM, lambda *a: reactor.callFromThread(reactor.stop))
     reactor.run()
 
 
-def start_farm(port: int, n: int, silent: bool = False) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--farm", str(port), "--vps", str(n)]
-                            + (["--silent"] if silent else []),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+class Farm:
+    """``n`` VPs in ``procs`` processes (VPs split evenly).
+
+    One process is the lightest stand-in for a hundred VPs, but its VPs
+    share one reactor: a read for each of them is acted on before any of
+    them writes, which no VP of its own process would do.  More processes
+    come closer to a hundred separate VPs at the price of their memory."""
+
+    def __init__(self, port: int, n: int, silent: bool = False, procs: int = 1) -> None:
+        procs = max(1, min(procs, n))
+        self.procs = []
+        first = 0
+        for k in range(procs):
+            m = n // procs + (1 if k < n % procs else 0)
+            self.procs.append(subprocess.Popen(
+                [sys.executable, __file__, "--farm", str(port), "--vps", str(m),
+                 "--farm-first", str(first)] + (["--silent"] if silent else []),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            first += m
+
+    def cpu(self) -> float:
+        return sum(cpu_s(p.pid) for p in self.procs)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait()
+
+
+def start_farm(port: int, n: int, silent: bool = False, procs: int = 1) -> Farm:
+    return Farm(port, n, silent, procs)
 
 
 # ---------------------------------------------------------------------------
@@ -295,12 +323,12 @@ def run_client(kind: str, mux: Path, nvps: int, pings: int, profile: str | None 
     return r
 
 
-def outstanding_memory(nvps: int, tasks: int, work: Path) -> float:
+def outstanding_memory(nvps: int, tasks: int, work: Path, procs: int = 1) -> float:
     """KiB per outstanding task in our client (a farm that never answers)."""
     ctl = Ctl("ours", work)
-    farm = start_farm(ctl.port, nvps, silent=True)
+    farm = start_farm(ctl.port, nvps, silent=True, procs=procs)
     try:
-        time.sleep(2 + nvps / 200)
+        time.sleep(2 + nvps / 200 + 0.5 * procs)
         code = r"""
 import sys, time, os
 from twisted.internet import reactor, defer
@@ -330,8 +358,7 @@ reactor.run()
             print("memory probe failed:", r.stderr.decode()[-500:], file=sys.stderr)
             return float("nan")
     finally:
-        farm.terminate()
-        farm.wait()
+        farm.stop()
         ctl.stop()
 
 
@@ -346,6 +373,9 @@ def main() -> int:
     ap.add_argument("--vps", type=int, default=100)
     ap.add_argument("--pings", type=int, default=10000)
     ap.add_argument("--farm", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    ap.add_argument("--farm-first", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--farm-procs", type=int, default=1, metavar="N",
+                    help="run the VP farm as N processes (default 1; see Farm)")
     ap.add_argument("--silent", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--profile", metavar="FILE",
@@ -356,7 +386,7 @@ def main() -> int:
                     help="add a row: our client as of git revision REV, against our controller")
     a = ap.parse_args()
     if a.farm:
-        farm_main(a.farm, a.vps, a.silent)
+        farm_main(a.farm, a.vps, a.silent, a.farm_first)
         return 0
     have26 = (S26 / "bin" / "sc_remoted").exists() and (S26 / "python" / "scamper.so").exists()
     work = Path(tempfile.mkdtemp(prefix="muxbench"))
@@ -381,20 +411,19 @@ def main() -> int:
     for _ in range(max(1, a.repeat)):
         for client, ctl_kind in pairs:
             ctl = Ctl("ours" if ctl_kind == "ours" else "26", work)
-            farm = start_farm(ctl.port, a.vps)
+            farm = start_farm(ctl.port, a.vps, procs=a.farm_procs)
             try:
-                time.sleep(2 + a.vps / 200)
-                ctl0, farm0 = cpu_s(ctl.proc.pid), cpu_s(farm.pid)
+                time.sleep(2 + a.vps / 200 + 0.5 * a.farm_procs)
+                ctl0, farm0 = cpu_s(ctl.proc.pid), farm.cpu()
                 r = run_client("ours" if client in srcs else client, ctl.mux, a.vps, a.pings,
                                profile=a.profile if client == "ours" else None,
                                src=srcs.get(client))
                 # where the CPU went: on 2 shared cores the three processes
                 # compete, so the client's CPU shows in everyone's wall time
                 r.update(client=client, controller=ctl_kind, ctl_rss_kb=rss_kb(ctl.proc.pid),
-                         ctl_cpu=cpu_s(ctl.proc.pid) - ctl0, farm_cpu=cpu_s(farm.pid) - farm0)
+                         ctl_cpu=cpu_s(ctl.proc.pid) - ctl0, farm_cpu=farm.cpu() - farm0)
             finally:
-                farm.terminate()
-                farm.wait()
+                farm.stop()
                 ctl.stop()
             if "error" not in r:
                 walls.setdefault((client, ctl_kind), []).append(r["wall"])
@@ -407,8 +436,9 @@ def main() -> int:
         print(f"ours -> ours: wall {rows[0].get('wall', float('nan')):.2f} s under cProfile")
         pstats.Stats(a.profile).sort_stats("tottime").print_stats(25)
         return 0
-    mem = outstanding_memory(a.vps, a.pings, work)
-    print(f"{a.vps} VPs (instant answers), {a.pings} pings from one client, load {os.getloadavg()[0]:.2f}"
+    mem = outstanding_memory(a.vps, a.pings, work, a.farm_procs)
+    print(f"{a.vps} VPs (instant answers) in {a.farm_procs} farm process(es), {a.pings} pings "
+          f"from one client, load {os.getloadavg()[0]:.2f}"
           + (f", best of {a.repeat}" if a.repeat > 1 else ""))
     print(f"{'client':12} {'controller':13} {'VPs':>4} {'wall s':>7} {'results/s':>10} "
           f"{'median ms':>10} {'p99 ms':>8} {'errors':>6} {'client MiB':>10} "
