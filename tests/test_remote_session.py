@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from ixpscamper.remote.frames import (
-    Ack, ChannelNew, FrameDecoder, Keepalive, MasterNew, MasterRes, decode_control, encode_frame,
+    Ack, ChannelFin, ChannelNew, FrameDecoder, Keepalive, MasterNew, MasterRes, decode_control,
+    encode_frame,
 )
 from ixpscamper.remote.session import ControllerCore, VPSession, seq_diff
 
@@ -673,9 +674,67 @@ def test_acks_of_one_read_go_out_in_one_write_after_their_deliveries():
     rec.log.clear()
     frames = b"".join(encode_frame(i, 1, b"r%d" % i) for i in range(5))
     conn.data_received(frames)
-    assert rec.log == [("delivered", b"r%d" % i) for i in range(5)] + [
+    # the read's run of frames for channel 1 is delivered as one piece
+    assert rec.log == [("delivered", b"r0r1r2r3r4")] + [
         ("write", b"".join(encode_frame(sess.snd_nxt, 0, Ack(i).encode()) for i in range(5)))]
     assert not closed
+
+
+def test_a_read_is_delivered_a_run_per_channel_in_order_and_split_by_control():
+    """A VP sends each reply line as a frame of its own; the controller hands
+    a read's consecutive frames for one channel on as one piece (one relay
+    to the user, not one per line), keeps the order across channels, never
+    merges across a control frame, and still ACKs every frame after its
+    delivery."""
+    clock = Clock()
+    rec = _Recorder()
+
+    class App(CtrlApp):
+        def channel_data(self, s, ch, data):
+            rec.log.append(("delivered", ch, bytes(data)))
+
+        def channel_fin(self, s, ch):
+            rec.log.append(("fin", ch))
+
+    core = ControllerCore(clock, App())
+    conn = core.connection("127.0.0.1:7", lambda b: rec.log.append(("write", len(b))), [].append)
+    conn.data_received(encode_frame(0, 0, MasterNew(b"Y" * 8, b"x").encode()))
+    sess = conn.session
+    sess.channels[1] = sess.channels[2] = False
+    rec.log.clear()
+    wire = (encode_frame(0, 1, b"OK id-1\n") + encode_frame(1, 1, b"MORE\n")
+            + encode_frame(2, 2, b"MORE\n") + encode_frame(3, 1, b"DATA 3\n")
+            + encode_frame(4, 1, b"abc") + encode_frame(5, 0, ChannelFin(2).encode())
+            + encode_frame(6, 1, b"tail"))
+    conn.data_received(wire)
+    assert [e for e in rec.log if e[0] != "write"] == [
+        ("delivered", 1, b"OK id-1\nMORE\n"), ("delivered", 2, b"MORE\n"),
+        ("delivered", 1, b"DATA 3\nabc"), ("fin", 2), ("delivered", 1, b"tail")]
+    assert sess.rcv_nxt == 7
+    assert [e for e in rec.log if e[0] == "write"] == [("write", 7 * 15)]   # seven ACKs, one write
+
+
+def test_a_bad_frame_mid_run_still_delivers_and_acks_those_before_it():
+    clock = Clock()
+    got, out, closed = [], [], []
+
+    class App(CtrlApp):
+        def channel_data(self, s, ch, data):
+            got.append(bytes(data))
+
+    app = App()
+    core = ControllerCore(clock, app)
+    conn = core.connection("127.0.0.1:7", out.append, closed.append)
+    conn.data_received(encode_frame(0, 0, MasterNew(b"X" * 8, b"x").encode()))
+    sess = conn.session
+    sess.channels[1] = False
+    out.clear()
+    base = sess.snd_nxt
+    conn.data_received(encode_frame(0, 1, b"a") + encode_frame(1, 1, b"b") + encode_frame(5, 1, b"z"))
+    assert got == [b"ab"]
+    assert b"".join(out) == b"".join(encode_frame(base, 0, Ack(i).encode()) for i in range(2))
+    assert closed == [None]   # a live session's reason goes to vp_detached
+    assert ("detached", "protocol error: frame seq 5, expected 2") in app.events
 
 
 def test_held_acks_precede_any_later_frame_on_the_wire():
@@ -693,9 +752,10 @@ def test_held_acks_precede_any_later_frame_on_the_wire():
     out = []
     conn = core.connection("127.0.0.1:7", out.append, lambda r: None)
     conn.data_received(encode_frame(0, 0, MasterNew(b"Z" * 8, b"x").encode()))
-    conn.session.channels[1] = False
+    conn.session.channels[1] = conn.session.channels[2] = False
     out.clear()
-    conn.data_received(encode_frame(0, 1, b"r0") + encode_frame(1, 1, b"r1") + encode_frame(2, 1, b"r2"))
+    # three runs (a read's frames for one channel are delivered together)
+    conn.data_received(encode_frame(0, 1, b"r0") + encode_frame(1, 2, b"r1") + encode_frame(2, 1, b"r2"))
     wire = b"".join(out)
     dec = FrameDecoder()
     got = [(f.channel, decode_control(f.payload) if f.channel == 0 else f.payload) for f in dec.feed(wire)]

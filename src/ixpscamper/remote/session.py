@@ -314,6 +314,13 @@ class _Link:
         else:
             raise ProtocolError(f"unexpected {t.__name__} in an established session")
 
+    def _deliver_run(self, channel: int, parts: list[bytes], seqs: list[int]) -> None:
+        """Data frames ``seqs`` of ``channel``, already checked and counted
+        in ``rcv_nxt``: deliver their payloads as one piece, then ACK each."""
+        self._on_data(channel, parts[0] if len(parts) == 1 else b"".join(parts))
+        for seq in seqs:
+            self._send_ack(seq)
+
     def _send_ack(self, seq: int) -> None:
         if self._write is not None:
             ack = _ACK_HEAD(self.snd_nxt, 0, 5) + b"\x05" + seq.to_bytes(4, "big")
@@ -733,27 +740,66 @@ class ControllerConnection:
         if dec is None:
             return
         held = None  # the session whose ACKs this read gathers (see _Link._hold_acks)
+        # A run of data frames for one channel is delivered as one piece: a
+        # VP sends every reply line as a frame of its own, and relaying each
+        # on its own (to a user, a mux client) cost more than parsing it.
+        # Each frame is still checked and ACKed on its own, its ACK queued
+        # once the run holding it has been delivered.
+        run_ch = 0
+        run_parts: list[bytes] = []
+        run_seqs: list[int] = []
         try:
             for f in dec.feed(data):
                 sess = self.session
-                if sess is None:
-                    self._handshake(f)
-                else:
+                if sess is None or sess is not held or not f.channel:
+                    if run_parts:
+                        held._deliver_run(run_ch, run_parts, run_seqs)  # type: ignore[union-attr]
+                        run_parts, run_seqs = [], []
+                        if self._decoder is not dec:
+                            return
+                        sess = self.session
+                    if sess is None:
+                        self._handshake(f)
+                        if self._decoder is not dec:
+                            return
+                        continue
                     if sess is not held:
                         if held is not None:
                             held._release_acks()
                         sess._hold_acks()
                         held = sess
-                    sess._handle(f)
-                if self._decoder is not dec:
-                    return
+                    if not f.channel:
+                        sess._handle(f)
+                        if self._decoder is not dec:
+                            return
+                        continue
+                # a data frame of the established session
+                ch = f.channel
+                sess._last_recv = sess.clock.seconds()
+                if f.seq != sess.rcv_nxt:
+                    raise ProtocolError(f"frame seq {f.seq}, expected {sess.rcv_nxt}")
+                sess.rcv_nxt = (f.seq + 1) & _MASK
+                if ch != run_ch and run_parts:
+                    sess._deliver_run(run_ch, run_parts, run_seqs)
+                    run_parts, run_seqs = [], []
+                    if self._decoder is not dec:
+                        return
+                run_ch = ch
+                run_parts.append(f.payload)
+                run_seqs.append(f.seq)
         except ProtocolError as e:
             if held is not None:
-                held._release_acks()  # the frames before the bad one were delivered
+                # the frames before the bad one are delivered and ACKed
+                if run_parts:
+                    run_parts, parts = [], run_parts
+                    held._deliver_run(run_ch, parts, run_seqs)
+                held._release_acks()
                 held = None
             self._do_close(f"protocol error: {e}")
         finally:
             if held is not None:
+                if run_parts:
+                    held._deliver_run(run_ch, run_parts, run_seqs)
                 held._release_acks()
 
     def _handshake(self, f: Frame) -> None:
