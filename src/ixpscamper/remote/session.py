@@ -284,11 +284,15 @@ class _Link:
 
     # ---- receiving -------------------------------------------------------
 
-    def _handle(self, f: Frame) -> None:
-        """Process one frame of an established session."""
+    def _take(self, f: Frame) -> None:
+        """The next frame of an established session is ``f``: check its seq."""
         self._last_recv = self.clock.seconds()
         if f.seq != self.rcv_nxt:
             raise ProtocolError(f"frame seq {f.seq}, expected {self.rcv_nxt}")
+
+    def _handle(self, f: Frame) -> None:
+        """Process one frame of an established session."""
+        self._take(f)
         if f.channel != 0:
             # Deliver before acknowledging: once the ACK is on the wire the
             # peer may discard the frame, so it must have reached the owner.
@@ -745,61 +749,49 @@ class ControllerConnection:
         # on its own (to a user, a mux client) cost more than parsing it.
         # Each frame is still checked and ACKed on its own, its ACK queued
         # once the run holding it has been delivered.
-        run_ch = 0
-        run_parts: list[bytes] = []
-        run_seqs: list[int] = []
+        run: list = []            # the run's frames, all of channel run[0].channel
+
+        def deliver_run() -> None:
+            frames = run[:]
+            run.clear()
+            held._deliver_run(frames[0].channel, [f.payload for f in frames],  # type: ignore[union-attr]
+                              [f.seq for f in frames])
+
         try:
             for f in dec.feed(data):
                 sess = self.session
-                if sess is None or sess is not held or not f.channel:
-                    if run_parts:
-                        held._deliver_run(run_ch, run_parts, run_seqs)  # type: ignore[union-attr]
-                        run_parts, run_seqs = [], []
-                        if self._decoder is not dec:
-                            return
-                        sess = self.session
-                    if sess is None:
-                        self._handshake(f)
-                        if self._decoder is not dec:
-                            return
-                        continue
-                    if sess is not held:
-                        if held is not None:
-                            held._release_acks()
-                        sess._hold_acks()
-                        held = sess
-                    if not f.channel:
-                        sess._handle(f)
-                        if self._decoder is not dec:
-                            return
-                        continue
-                # a data frame of the established session
-                ch = f.channel
-                sess._last_recv = sess.clock.seconds()
-                if f.seq != sess.rcv_nxt:
-                    raise ProtocolError(f"frame seq {f.seq}, expected {sess.rcv_nxt}")
-                sess.rcv_nxt = (f.seq + 1) & _MASK
-                if ch != run_ch and run_parts:
-                    sess._deliver_run(run_ch, run_parts, run_seqs)
-                    run_parts, run_seqs = [], []
+                if run and (sess is not held or not f.channel or f.channel != run[0].channel):
+                    deliver_run()
                     if self._decoder is not dec:
                         return
-                run_ch = ch
-                run_parts.append(f.payload)
-                run_seqs.append(f.seq)
+                    sess = self.session
+                if sess is None:
+                    self._handshake(f)
+                elif sess is not held:
+                    if held is not None:
+                        held._release_acks()
+                    sess._hold_acks()
+                    held = sess
+                if sess is not None:
+                    if f.channel:
+                        sess._take(f)
+                        sess.rcv_nxt = (f.seq + 1) & _MASK
+                        run.append(f)
+                        continue
+                    sess._handle(f)
+                if self._decoder is not dec:
+                    return
         except ProtocolError as e:
             if held is not None:
-                # the frames before the bad one are delivered and ACKed
-                if run_parts:
-                    run_parts, parts = [], run_parts
-                    held._deliver_run(run_ch, parts, run_seqs)
+                if run:
+                    deliver_run()   # the frames before the bad one: delivered and ACKed
                 held._release_acks()
                 held = None
             self._do_close(f"protocol error: {e}")
         finally:
             if held is not None:
-                if run_parts:
-                    held._deliver_run(run_ch, run_parts, run_seqs)
+                if run:
+                    deliver_run()
                 held._release_acks()
 
     def _handshake(self, f: Frame) -> None:

@@ -68,8 +68,6 @@ class Backend(Protocol):
     # fairly between groups, and AttachedSource then uses it instead of start.
 
 
-
-
 def sanitize_name(text: str, limit: int = 255) -> str:
     """Printable ASCII only (names from the network end up in files and logs)."""
     return "".join(c if 0x20 <= ord(c) < 0x7F else "?" for c in text)[:limit]
@@ -110,8 +108,8 @@ class AttachedSource:
         # input is acted on in batches per reactor turn, shared by every
         # source of the process (see ixpscamper.vp.turns)
         self._turns = budget_for(clock)
-        self._waiting = False     # queued for a following turn's batch
-        self._wait_gen = 0
+        # while queued for a following turn's batch: the callable queued
+        self._resume: Callable[[int], None] | None = None
         if attached:
             self._attached()
             self._flush()
@@ -127,7 +125,7 @@ class AttachedSource:
         if self.finished:
             return
         self.core.feed(data)
-        if not self._waiting:
+        if self._resume is None:
             self._drain(self._turns.take())
 
     def _drain(self, allowance: int | None) -> None:
@@ -139,7 +137,7 @@ class AttachedSource:
         every other source's replies.  What the allowance leaves waits for
         a following turn's (`TurnBudget`).
         """
-        self._waiting = False
+        self._resume = None
         if self.finished:
             return
         handled = 0
@@ -160,23 +158,20 @@ class AttachedSource:
         self._maybe_finish()
 
     def _wait_turn(self) -> None:
-        self._waiting = True
-        self._wait_gen += 1
-        gen = self._wait_gen
-        self._turns.wait(lambda allowance: self._resume(gen, allowance))
-
-    def _resume(self, gen: int, allowance: int) -> None:
-        if gen == self._wait_gen and self._waiting:
-            self._drain(allowance)
+        def resume(allowance: int) -> None:
+            if self._resume is resume:   # not cancelled, nor queued anew since
+                self._drain(allowance)
+        self._resume = resume
+        self._turns.wait(resume)
 
     def _cancel_drain(self) -> None:
-        self._waiting = False
+        self._resume = None
 
     def eof(self) -> None:
         """The user went away (connection EOF or the controller's FIN)."""
         if self.finished:
             return
-        if self._waiting:
+        if self._resume is not None:
             # lines that arrived before the EOF still count, in order
             self._cancel_drain()
             self._drain(None)

@@ -43,12 +43,13 @@ class TurnBudget:
         """How many lines a source that has just received input may act on now.
 
         Zero while others are queued: they were first."""
-        self._arm()
         return 0 if self._queue else max(0, self.left)
 
     def spend(self, n: int) -> None:
         """``n`` lines of what `take` allowed were acted on."""
-        self.left -= n
+        if n:
+            self.left -= n
+            self._arm()
 
     def wait(self, resume: Callable[[int], None]) -> None:
         """Queue ``resume(allowance)`` for a following turn."""
@@ -81,18 +82,11 @@ class TurnBudget:
 
 
 _budgets: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_strong: dict = {}
 
 
 def budget_for(clock) -> TurnBudget:
     """The one `TurnBudget` of ``clock`` (a reactor or a ``task.Clock``)."""
-    try:
-        b = _budgets.get(clock)
-    except TypeError:   # not weakly referenceable
-        b = _strong.get(id(clock))
-        if b is None or b.clock is not clock:
-            b = _strong[id(clock)] = TurnBudget(clock)
-        return b
+    b = _budgets.get(clock)
     if b is None:
         b = _budgets[clock] = TurnBudget(clock)
     return b
