@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """tracelb benchmark through the lab's load-balanced segment, ours against the Debian scamper.
 
-Run as root:  python3 bench/tracelb_bench.py [--wait-probe 25] [--sport 40000] [--quick | --all]
+Run as root:  python3 bench/tracelb_bench.py [--wait-probe 25] [--quick | --all]
 
 For each configuration (method x confidence) both programs run the same
-``tracelb -s SPORT -W WAIT ...`` to 203.0.113.66 in a lab built with
-``ecmp=True`` (t1 balances over m1 and m2), one after the other.  With the
-same -s both send the same flows, so the kernel hashes them onto the same
-next hops: the probe counts must be equal.  Figures per run: wall time of
+``tracelb -W WAIT ...`` to 203.0.113.66 in a lab built with ``ecmp=True``
+(t1 balances over m1 and m2), scamper first, then ours with ``-s`` set to
+the source port scamper's record names (scamper 20211212 ignores
+``tracelb -s``: its flows start at a port derived from its pid).  Both then
+send the same flows, so the kernel hashes them onto the same next hops:
+the probe counts must be equal.  Figures per run: wall time of
 the process, measurement time (first probe sent to the last probe sent, from
 the record), probes sent, and whether nodes and links agree.
 
@@ -39,8 +41,13 @@ EXTRA = [("tcp-sport", 95)]
 
 
 def _record(path: Path) -> dict:
+    """The tracelb record as sc_warts2json prints it, with ``_sport`` added
+    (sc_warts2json prints no source port for ICMP)."""
+    from ixpscamper.warts import Tracelb, iter_records
     out = subprocess.run(["sc_warts2json", str(path)], capture_output=True, text=True, check=True).stdout
     (rec,) = [r for r in map(json.loads, out.splitlines()) if r["type"] == "tracelb"]
+    with path.open("rb") as f:
+        (rec["_sport"],) = [r.sport for r in iter_records(f) if isinstance(r, Tracelb)]
     return rec
 
 
@@ -68,7 +75,6 @@ def run_one(lab: Lab, who: str, cmd: str, tmp: Path) -> tuple[float, dict]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--wait-probe", type=int, default=25, help="tracelb -W, centiseconds (15-200)")
-    ap.add_argument("--sport", type=int, default=40000)
     ap.add_argument("--quick", action="store_true", help="two configurations only")
     ap.add_argument("--all", action="store_true", help="also tcp-sport")
     args = ap.parse_args()
@@ -82,10 +88,9 @@ def main() -> int:
             print(f"{'method':<14}{'conf':>5}{'probes ours/sc':>16}{'wall ours/sc s':>18}"
                   f"{'meas ours/sc s':>18}{'ratio':>7}  graph")
             for method, conf in configs:
-                cmd = (f"tracelb -P {method} -c {conf} -s {args.sport} -W {args.wait_probe} "
-                       f"{ECMP_ADDRS['dst']}")
-                w_s, r_s = run_one(lab, "scamper", cmd, tmp)
-                w_o, r_o = run_one(lab, "ours", cmd, tmp)
+                opts = f"tracelb -P {method} -c {conf} -W {args.wait_probe}"
+                w_s, r_s = run_one(lab, "scamper", f"{opts} {ECMP_ADDRS['dst']}", tmp)
+                w_o, r_o = run_one(lab, "ours", f"{opts} -s {r_s['_sport']} {ECMP_ADDRS['dst']}", tmp)
                 ratio = w_o / w_s
                 worst = max(worst, ratio)
                 same_probes &= r_o["probec"] == r_s["probec"]

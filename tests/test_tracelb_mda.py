@@ -7,12 +7,14 @@ import ipaddress
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from ixpscamper.commands import CommandError
 from ixpscamper.prober import packets
 from ixpscamper.prober.simnet import icmp_error
-from ixpscamper.prober.tracelb import TracelbRun, TracelbSpec, mda_k
+from ixpscamper.prober.tracelb import TracelbRun, TracelbSpec, _Waiting, mda_k
 from ixpscamper.tracelb_cmd import parse_tracelb
 from ixpscamper.warts import render_text
 from ixpscamper.warts.records import TracelbType
@@ -271,6 +273,42 @@ def test_per_packet_balancer_is_a_clump():
     assert render_text(rec).splitlines()[1:] == [
         "192.0.2.1 -> 198.18.1.2", "198.18.1.2 -> (198.18.11.2, 198.18.12.2) -> 203.0.113.66"]
     assert nodes(rec) == ["192.0.2.1", "198.18.1.2", str(DST)]
+
+
+def test_per_flow_check_probes_are_recorded_with_their_link():
+    """The per-packet check's probes (the first new node's flow, k(2) more
+    times) are recorded on that node's link after its hop probes, as scamper
+    records them: every probe but the one that found the first node is on a link."""
+    rec, io = run_tracelb(DIAMOND)
+    by_link = {(str(rec.nodes[lk.from_].addr), str(rec.nodes[lk.to].addr)):
+               [p for ps in lk.sets for p in ps.probes] for lk in rec.links}
+    assert sum(len(v) for v in by_link.values()) == rec.probec - 1
+    first = by_link[("198.18.1.2", "198.18.11.2")]
+    hop = [p for p in first if p.ttl == 3]
+    check = hop[-mda_k(2, 95):]
+    assert len({p.flowid for p in check}) == 1 and check[0].flowid == hop[0].flowid
+    assert all(p.rxs and str(p.rxs[0].reply_from) == "198.18.11.2" for p in check)
+    assert [(p.tx.sec, p.tx.usec) for p in first] == sorted((p.tx.sec, p.tx.usec) for p in first)
+
+
+def test_equally_near_branches_go_last_queued_first():
+    """scamper's waiting heap hands out the later of two equally near branches
+    first: behind the balancer the higher address (queued second) is probed
+    before the lower, so the probes go out in scamper's order."""
+    rec, io = run_tracelb(DIAMOND)
+    ttl4 = [pkt for pkt in io.sent if pkt[8] == 4]
+    assert [str(io.hop_for(pkt, 3)) for pkt in ttl4] == ["198.18.12.2", "198.18.11.2"]
+
+
+@given(st.lists(st.integers(0, 5), max_size=40))
+def test_waiting_heap_hands_out_nearest_first(keys):
+    w = _Waiting()
+    for i, k in enumerate(keys):
+        w.push(k, (k, i))
+    out = [w.pop() for _ in keys]
+    assert len(w) == 0
+    assert [k for k, _ in out] == sorted(keys)
+    assert sorted(out) == sorted((k, i) for i, k in enumerate(keys))
 
 
 def test_first_hop_with_two_next_hops_is_a_clump():

@@ -39,9 +39,12 @@ as scamper runs it (``scamper_tracelb_do.c``); the facts taken from there:
   per-packet check saw another next hop for the flow, or lost a probe)
   are clumps too;
 * ``probec_max`` (``-Q``) caps the probes sent;
+* branches wait in a binary heap keyed on their path length (links back to
+  the first node), nearest first; of two equally near, the one queued
+  last goes first (the heap's tie rule, which sets the order probes go out);
 * nodes are recorded in discovery order, links sorted by from and to
   address, each link with the probes (all attempts) whose flow ids reached
-  its far end.
+  its far end, the per-packet check's probes after the hop probes.
 
 Where this differs from scamper (said plainly, so results can be judged):
 
@@ -172,6 +175,7 @@ class _Node:
     q_ttl: Optional[int] = None  # the TTL quoted in its first reply
     parents: list["_Node"] = attrs.field(factory=list)  # nodes with a link to this one
     nexthops: int = 0  # links from this node
+    depth: int = 0  # links on the shortest chain back to the first node (scamper's path length)
 
 
 @attrs.define(eq=False)
@@ -213,6 +217,51 @@ class _Branch:
         return self.node.dist + 1 + (len(self.clump.link.sets) if self.clump else 0)
 
 
+class _Waiting:
+    """Branches waiting to be probed, nearest the first node first.
+
+    scamper keeps them in a binary heap keyed on path length; which of
+    several equally near branches goes first is the heap's doing (the one
+    queued last, of two), and it decides the order probes go out in, so
+    this is the same heap: sift up past parents that are no nearer, sift
+    down below children that are nearer.
+    """
+
+    def __init__(self) -> None:
+        self._a: list[tuple[int, _Branch]] = [(0, None)]  # type: ignore[list-item]  # 1-based
+
+    def __len__(self) -> int:
+        return len(self._a) - 1
+
+    def push(self, key: int, br: "_Branch") -> None:
+        a = self._a
+        a.append((key, br))
+        k = len(a) - 1
+        v = a[k]
+        while k > 1 and a[k // 2][0] >= key:
+            a[k] = a[k // 2]
+            k //= 2
+        a[k] = v
+
+    def pop(self) -> "_Branch":
+        a = self._a
+        top = a[1][1]
+        last = a.pop()
+        n = len(a) - 1
+        if n:
+            k = 1
+            while k <= n // 2:
+                j = k + k
+                if j < n and a[j][0] > a[j + 1][0]:
+                    j += 1
+                if last[0] <= a[j][0]:
+                    break
+                a[k] = a[j]
+                k = j
+            a[k] = last
+        return top
+
+
 class TracelbRun(MeasurementRun):
     """One MDA traceroute in progress; ``record`` is the warts Tracelb being filled.
 
@@ -240,7 +289,7 @@ class TracelbRun(MeasurementRun):
         self._nodes: list[_Node] = []
         self._by_addr: dict[IPAddr, _Node] = {}
         self._links: list[_Link] = []
-        self._waiting: list[_Branch] = []
+        self._waiting = _Waiting()
         self._branch: Optional[_Branch] = _Branch(None, mode=FIRSTADDR)
         self._flowid_next = spec.first_flowid
         self._timer = None
@@ -408,7 +457,7 @@ class TracelbRun(MeasurementRun):
             if not self._waiting:
                 self._finish()
                 return
-            self._branch = self._waiting.pop(0)
+            self._branch = self._waiting.pop()
         if self.record.probec >= self.spec.probec_max:
             self._finish()
             return
@@ -593,7 +642,7 @@ class TracelbRun(MeasurementRun):
         if rep is not None and (not rep.is_time_exceeded or addr == self.spec.dst):
             return  # cannot probe beyond it
         # the first flow id is used again for the first hop's next hops
-        self._waiting.append(_Branch(node, mode=HOP))
+        self._waiting.push(node.depth, _Branch(node, mode=HOP))
 
     def _bringfwd_reply(self, br: _Branch, pr: _Probe, addr: IPAddr, reply: TracelbReply) -> None:
         node = br.node
@@ -658,7 +707,10 @@ class TracelbRun(MeasurementRun):
         src = br.node
         if src is None:
             return
-        hop_probes = [p for p in br.probes if p.mode == HOP]
+        # the per-packet check's probes are recorded with the link their
+        # replies name, as scamper records them, but their flow id (already
+        # a hop probe's) is not pooled again
+        hop_probes = [p for p in br.probes if p.mode in (HOP, PERPACKET)]
         clump = br.clump
         for addr, _first in br.newnodes:
             to, new = self._node(addr, br.ttl(self.spec.firsthop),
@@ -678,10 +730,10 @@ class TracelbRun(MeasurementRun):
                 replies = [r for p in group for r in p.rec.rxs]
                 if any(r.reply_from == addr for r in replies):
                     recorded.extend(p.rec for p in group)
-                    if all(self._is_ttl_exp(r) for r in replies if r.reply_from == addr):
-                        to.pool.append(group[0].flowid)
-                    else:
+                    if not all(self._is_ttl_exp(r) for r in replies if r.reply_from == addr):
                         keep_going = False
+                    elif group[0].mode != PERPACKET:
+                        to.pool.append(group[0].flowid)
                 i = j
             if not recorded:
                 continue
@@ -692,9 +744,11 @@ class TracelbRun(MeasurementRun):
             else:
                 self._links.append(_Link(src, to, [recorded]))
                 src.nexthops += 1
+            if new or src.depth + 1 < to.depth:
+                to.depth = src.depth + 1
             to.parents.append(src)
             if keep_going:
-                self._waiting.append(_Branch(to, mode=HOP))
+                self._waiting.push(to.depth, _Branch(to, mode=HOP))
 
     def _process_clump(self, br: _Branch) -> None:
         """A hop with losses or several repliers per flow: one more probeset on a link to ``*``."""
@@ -737,7 +791,8 @@ class TracelbRun(MeasurementRun):
             clump.link.sets.append(hopset)
         if not halt:
             clump.pool = pool
-            self._waiting.append(_Branch(src, mode=HOP, clump=clump))
+            # the clump's link, to nowhere yet, is one more on the path
+            self._waiting.push(src.depth + 1, _Branch(src, mode=HOP, clump=clump))
 
 
 def _udp_sum(pkt: bytes) -> int:
