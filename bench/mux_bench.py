@@ -2,27 +2,34 @@
 """Many VPs behind one mux socket, driven from one client: ours against
 scamper 2026's, in the same run.
 
-* A VP farm (one process, or ``--farm-procs`` of them): N VPs, each our own VP code
-  (`ixpscamper.vp.remote.RemoteVP`: the remote protocol, the attached
-  source, MORE / OK id-N / DATA id-N) over ``reactor.connectTCP``, with an
-  instant backend -- a ping is answered at once with a one-reply record --
-  so the figures measure the controller and the client, not the network.
+* A VP farm: N VPs, each our own VP code (`ixpscamper.vp.remote.RemoteVP`:
+  the remote protocol, the attached source, MORE / OK id-N / DATA id-N)
+  over ``reactor.connectTCP``, with an instant backend -- a ping is
+  answered at once with a one-reply record -- so the figures measure the
+  controller and the client, not the network.  By default each VP is a
+  process of its own, as real VPs are (forked from one launcher after the
+  imports); ``--farm-procs N`` puts them in N processes instead, whose VPs
+  then share a reactor and a turn (see `Farm`).
 * Controllers: ``twistd ixp-remoted -M`` and scamper 2026's ``sc_remoted -M``.
 * Clients: ours (`ixpscamper.client.api`, Twisted) and ScamperCtrl
   (``scamper`` Python module, 2026), each issuing ``--pings`` pings spread
-  over every VP, all submitted at once; the client's own flow control
-  (one command per MORE per VP) paces them.
+  over every VP, all submitted at once.  Each paces them its own way: ours
+  keeps up to 128 commands in flight per VP (its window); ScamperCtrl sends
+  a VP its next command when the VP says MORE, a round trip through the
+  controller per command.
 
 Reported per (client, controller): wall time, results/s, median and p99
-latency from submit to result, errors, and for ours the memory per
-outstanding task (client RSS growth with every task submitted and none
-answered yet is not measurable with an instant backend, so it is measured
-separately: tasks submitted to a VP farm that never answers).
+latency (ours: from each task's submit to its result; ScamperCtrl: from the
+start of the submit loop, as its results do not say which call they
+answer), errors, and for ours the memory per outstanding task (client RSS
+growth with every task submitted and none answered yet is not measurable
+with an instant backend, so it is measured separately: tasks submitted to
+a VP farm that never answers).
 
 Also per row: the CPU seconds the client, the controller and the farm
-spent during the run (on a 2-core machine the three compete, so a client's
-CPU shows in everyone's wall time) and how long the client's submit loop
-took (ScamperCtrl only queues there; its I/O starts in ``responses()``).
+spent during the run (on a 2-core machine they compete, so a client's CPU
+shows in everyone's wall time) and how long the client's submit loop took
+(ScamperCtrl only queues there; its I/O starts in ``responses()``).
 
 Run as root or not: ``python3 bench/mux_bench.py [--vps 100] [--pings 10000]``;
 ``--repeat N`` runs the pairings in turn N times and keeps each one's best
@@ -82,91 +89,139 @@ def cpu_s(pid: int) -> float:
 # the VP farm
 
 
-def farm_main(port: int, n: int, silent: bool, first: int = 0) -> None:
+def farm_main(port: int, n: int, silent: bool, procs: int = 1) -> None:
+    """``n`` VPs in ``procs`` processes forked from this one after the imports
+    (a hundred processes start in a second or two, not a minute): each child
+    installs a reactor of its own.  The children's pids go to stdout as one
+    JSON line; SIGTERM stops them all."""
     import ipaddress
+    import json as _json
 
-    from twisted.internet import defer, reactor
+    from twisted.internet import defer
 
     from ixpscamper.commands import CommandError, parse_command
     from ixpscamper.vp.remote import RemoteFactory, RemoteVP
     from ixpscamper.vp.source import CommandRejected
     from ixpscamper.warts.records import Ping, PingReply, Timeval
-
-    class Instant:
-        def __init__(self, options):
-            self.deferred = defer.Deferred()
-            if silent:
-                return
-            now = time.time()
-            tv = Timeval(int(now), int(now % 1 * 1e6))
-            rec = Ping(dst=options.dst, src=ipaddress.ip_address("127.0.0.1"), start=tv,
-                       probe_count=1, ping_sent=1,
-                       replies=[PingReply(addr=options.dst, probe_id=0, rtt=50, reply_ttl=64,
-                                          reply_size=84, tx=tv)])
-            reactor.callLater(0, self.deferred.callback, rec)
-
-        def halt(self):
-            pass
-
-    class Backend:
-        def parse(self, command):
-            try:
-                return parse_command(command)
-            except CommandError as e:
-                raise CommandRejected(str(e)) from None
-
-        def start(self, options):
-            return Instant(options)
-
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
-    class OwnClock:
-        """The reactor, as a clock of this VP's own: a VP process acts on a
-        batch of input per reactor turn shared by its sources
-        (ixpscamper.vp.turns); each farm VP stands for a process of its
-        own, so each has a batch of its own."""
+    def run_vps(first: int, m: int) -> None:
+        from twisted.internet import reactor
 
-        def __init__(self, r):
-            self._r = r
+        class Instant:
+            def __init__(self, options):
+                self.deferred = defer.Deferred()
+                if silent:
+                    return
+                now = time.time()
+                tv = Timeval(int(now), int(now % 1 * 1e6))
+                rec = Ping(dst=options.dst, src=ipaddress.ip_address("127.0.0.1"), start=tv,
+                           probe_count=1, ping_sent=1,
+                           replies=[PingReply(addr=options.dst, probe_id=0, rtt=50, reply_ttl=64,
+                                              reply_size=84, tx=tv)])
+                reactor.callLater(0, self.deferred.callback, rec)
 
-        def __getattr__(self, name):
-            return getattr(self._r, name)
+            def halt(self):
+                pass
 
-    for i in range(first, first + n):
-        vp = RemoteVP(OwnClock(reactor), Backend(), monitor=f"farm{i}")
-        TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(RemoteFactory(vp))
-    signal.signal(signal.SIGTERM, lambda *a: reactor.callFromThread(reactor.stop))
-    reactor.run()
+        class Backend:
+            def parse(self, command):
+                try:
+                    return parse_command(command)
+                except CommandError as e:
+                    raise CommandRejected(str(e)) from None
+
+            def start(self, options):
+                return Instant(options)
+
+        class OwnClock:
+            """The reactor, as a clock of this VP's own: a VP process acts on a
+            batch of input per reactor turn shared by its sources
+            (ixpscamper.vp.turns); each farm VP stands for a process of its
+            own, so each has a batch of its own."""
+
+            def __init__(self, r):
+                self._r = r
+
+            def __getattr__(self, name):
+                return getattr(self._r, name)
+
+        for i in range(first, first + m):
+            vp = RemoteVP(OwnClock(reactor), Backend(), monitor=f"farm{i}")
+            TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(RemoteFactory(vp))
+        signal.signal(signal.SIGTERM, lambda *a: reactor.callFromThread(reactor.stop))
+        reactor.run()
+
+    def die_with_parent() -> None:
+        # a farm left behind by a bench that died would keep its VPs running
+        import ctypes
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    die_with_parent()
+    procs = max(1, min(procs, n))
+    kids = []
+    first = 0
+    for k in range(procs):
+        m = n // procs + (1 if k < n % procs else 0)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                die_with_parent()
+                run_vps(first, m)
+            finally:
+                os._exit(0)
+        kids.append(pid)
+        first += m
+    print(_json.dumps(kids), flush=True)
+
+    def stop(*_):
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    signal.signal(signal.SIGTERM, stop)
+    for pid in kids:
+        while True:
+            try:
+                os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break
 
 
 class Farm:
     """``n`` VPs in ``procs`` processes (VPs split evenly).
 
-    One process is the lightest stand-in for a hundred VPs, but its VPs
-    share one reactor: a read for each of them is acted on before any of
-    them writes, which no VP of its own process would do.  More processes
-    come closer to a hundred separate VPs at the price of their memory."""
+    One process per VP (the default) is what a hundred VPs are.  Fewer
+    processes share reactors: a read for each VP of a process is acted on
+    before any of them writes, which no VP of its own process would do, and
+    a process's turn then carries the work of all its VPs."""
 
     def __init__(self, port: int, n: int, silent: bool = False, procs: int = 1) -> None:
-        procs = max(1, min(procs, n))
-        self.procs = []
-        first = 0
-        for k in range(procs):
-            m = n // procs + (1 if k < n % procs else 0)
-            self.procs.append(subprocess.Popen(
-                [sys.executable, __file__, "--farm", str(port), "--vps", str(m),
-                 "--farm-first", str(first)] + (["--silent"] if silent else []),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            first += m
+        self.launcher = subprocess.Popen(
+            [sys.executable, __file__, "--farm", str(port), "--vps", str(n),
+             "--farm-procs", str(procs)] + (["--silent"] if silent else []),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self.launcher.stdout is not None
+        line = self.launcher.stdout.readline()
+        try:
+            self.pids = json.loads(line)
+        except ValueError:
+            raise SystemExit("the VP farm did not start") from None
 
     def cpu(self) -> float:
-        return sum(cpu_s(p.pid) for p in self.procs)
+        return sum(cpu_s(pid) for pid in self.pids)
 
     def stop(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            p.wait()
+        self.launcher.terminate()
+        self.launcher.wait()
 
 
 def start_farm(port: int, n: int, silent: bool = False, procs: int = 1) -> Farm:
@@ -328,7 +383,7 @@ def outstanding_memory(nvps: int, tasks: int, work: Path, procs: int = 1) -> flo
     ctl = Ctl("ours", work)
     farm = start_farm(ctl.port, nvps, silent=True, procs=procs)
     try:
-        time.sleep(2 + nvps / 200 + 0.5 * procs)
+        time.sleep(2 + nvps / 200 + 0.05 * procs)
         code = r"""
 import sys, time, os
 from twisted.internet import reactor, defer
@@ -373,9 +428,8 @@ def main() -> int:
     ap.add_argument("--vps", type=int, default=100)
     ap.add_argument("--pings", type=int, default=10000)
     ap.add_argument("--farm", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    ap.add_argument("--farm-first", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--farm-procs", type=int, default=1, metavar="N",
-                    help="run the VP farm as N processes (default 1; see Farm)")
+    ap.add_argument("--farm-procs", type=int, default=0, metavar="N",
+                    help="run the VP farm as N processes (default: one per VP; see Farm)")
     ap.add_argument("--silent", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--profile", metavar="FILE",
@@ -386,8 +440,9 @@ def main() -> int:
                     help="add a row: our client as of git revision REV, against our controller")
     a = ap.parse_args()
     if a.farm:
-        farm_main(a.farm, a.vps, a.silent, a.farm_first)
+        farm_main(a.farm, a.vps, a.silent, a.farm_procs or a.vps)
         return 0
+    a.farm_procs = max(1, min(a.farm_procs or a.vps, a.vps))
     have26 = (S26 / "bin" / "sc_remoted").exists() and (S26 / "python" / "scamper.so").exists()
     work = Path(tempfile.mkdtemp(prefix="muxbench"))
     pairs = [("ours", "ours")]
@@ -413,7 +468,7 @@ def main() -> int:
             ctl = Ctl("ours" if ctl_kind == "ours" else "26", work)
             farm = start_farm(ctl.port, a.vps, procs=a.farm_procs)
             try:
-                time.sleep(2 + a.vps / 200 + 0.5 * a.farm_procs)
+                time.sleep(2 + a.vps / 200 + 0.05 * a.farm_procs)
                 ctl0, farm0 = cpu_s(ctl.proc.pid), farm.cpu()
                 r = run_client("ours" if client in srcs else client, ctl.mux, a.vps, a.pings,
                                profile=a.profile if client == "ours" else None,
