@@ -13,10 +13,11 @@ scamper 2026's, in the same run.
 * Controllers: ``twistd ixp-remoted -M`` and scamper 2026's ``sc_remoted -M``.
 * Clients: ours (`ixpscamper.client.api`, Twisted) and ScamperCtrl
   (``scamper`` Python module, 2026), each issuing ``--pings`` pings spread
-  over every VP, all submitted at once.  Each paces them its own way: ours
-  keeps up to 128 commands in flight per VP (its window); ScamperCtrl sends
-  a VP its next command when the VP says MORE, a round trip through the
-  controller per command.
+  over every VP, all submitted at once.  Ours keeps up to 128 commands in
+  flight per VP (its window) and writes what a reactor turn gathered in one
+  write; ScamperCtrl (libscamperctrl) writes each command as its own mux
+  frame as soon as the socket takes it, with no limit of its own (the VP's
+  MORE only reaches an optional callback).
 
 Reported per (client, controller): wall time, results/s, median and p99
 latency (ours: from each task's submit to its result; ScamperCtrl: from the
