@@ -86,6 +86,16 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def die_with_parent() -> None:
+    """SIGTERM this process when its parent dies (Linux): a farm or a
+    controller left behind by a bench that was killed would go on running."""
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 # ---------------------------------------------------------------------------
 # the VP farm
 
@@ -152,14 +162,6 @@ def farm_main(port: int, n: int, silent: bool, procs: int = 1) -> None:
             TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(RemoteFactory(vp))
         signal.signal(signal.SIGTERM, lambda *a: reactor.callFromThread(reactor.stop))
         reactor.run()
-
-    def die_with_parent() -> None:
-        # a farm left behind by a bench that died would keep its VPs running
-        import ctypes
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
 
     die_with_parent()
     procs = max(1, min(procs, n))
@@ -248,7 +250,8 @@ class Ctl:
         else:
             argv = [str(S26 / "bin" / "sc_remoted"), "-P", f"127.0.0.1:{self.port}",
                     "-M", str(self.mux)]
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=die_with_parent)
         end = time.monotonic() + 20
         while not self.mux.exists():
             if time.monotonic() > end or self.proc.poll() is not None:
