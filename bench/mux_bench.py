@@ -42,6 +42,7 @@ client under cProfile and prints its top functions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -189,14 +190,9 @@ def farm_main(port: int, n: int, silent: bool, procs: int = 1) -> None:
                 pass
     signal.signal(signal.SIGTERM, stop)
     for pid in kids:
-        while True:
-            try:
-                os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break
+        # (an interrupted wait is resumed by Python itself: PEP 475)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 class Farm:
