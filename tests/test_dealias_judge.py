@@ -106,3 +106,16 @@ def test_a_reply_carried_over_from_a_opens_the_next_series():
     bad = _run(head + [(2, 50000), (0, 1200), (2, 40000)])  # out of sequence, probed on anyway
     with pytest.raises(AssertionError):
         judge_prefixscan(bad, theirs)
+
+
+def test_ally_a_run_in_sequence_by_chance_may_probe_on():
+    """ally: where the shorter run stopped, the longer saw its replies in
+    sequence (and the shorter not): judged, not a mismatch (seen once in CI)."""
+    ours = _run([(0, 1000), (1, 1040), (0, 9000)])
+    theirs = _run([(0, 1000), (1, 30000)])
+    judge_prefix(ours, theirs)
+    judge_prefix(theirs, ours)
+    with pytest.raises(AssertionError):   # probed on out of sequence
+        judge_prefix(_run([(0, 1000), (1, 9000), (0, 9100)]), theirs)
+    with pytest.raises(AssertionError):   # parted before the shorter ended
+        judge_prefix(_run([(1, 1040), (0, 1000), (0, 9000)]), theirs)
