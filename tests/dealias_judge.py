@@ -113,6 +113,6 @@ def judge_prefixscan(ours: list[dict], theirs: list[dict]) -> None:
             continue
         m = min(len(ka), len(kb))
         assert ka[:m] == kb[:m], (i, ka, kb)
-        (longer, leps), (shorter, seps) = sorted([(a, eo), (b, et)], key=lambda x: -len(x[0]))
+        (longer, leps), (shorter, seps) = ((a, eo), (b, et)) if len(a) > m else ((b, et), (a, eo))
         assert replies_in_sequence(lead(leps, i) + longer[:m]), (i, ka, kb)
         assert not replies_in_sequence(lead(seps, i) + shorter[:m]), (i, ka, kb)
